@@ -1,0 +1,57 @@
+# The two commands of the README: `make dev` and `make test`. Everything else supports them.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+UV_VERSION := 0.13.8
+VENV := .venv
+BIN := $(VENV)/bin
+SEED_YEARS ?= 1
+HOST ?= 127.0.0.1
+PORT ?= 3000
+
+export DATA_PLATFORM_HOME ?= $(CURDIR)/.data
+export DAGSTER_HOME ?= $(DATA_PLATFORM_HOME)/dagster
+export DO_NOT_TRACK := 1
+
+.PHONY: dev test install seed prepare bootstrap lint bench clean
+
+## dev: set up everything and start Dagster (webserver + daemon) on http://$(HOST):$(PORT)
+dev: install seed prepare bootstrap
+	@echo "Dagster UI: http://$(HOST):$(PORT)  (state folder: $(DATA_PLATFORM_HOME))"
+	exec $(BIN)/dagster dev -h $(HOST) -p $(PORT) -w workspace.yaml
+
+## test: the whole test suite (CI runs exactly this)
+test: install prepare
+	$(BIN)/pytest
+
+## install: the virtualenv, exactly as uv.lock pins it
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml uv.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --frozen --inexact
+	touch $@
+
+## seed: the demo sources (jafgen, SEED_YEARS years), unless the shop database has orders
+seed: install
+	$(BIN)/data-platform seed --years $(SEED_YEARS) --if-empty
+
+## prepare: the dbt manifest and $$DAGSTER_HOME/dagster.yaml
+prepare: install
+	$(BIN)/data-platform prepare
+
+## bootstrap: the first full materialization, once, so the UI opens on built marts
+bootstrap: install
+	@if [ -f "$(DATA_PLATFORM_HOME)/.bootstrapped" ]; then echo "bootstrap: already done"; \
+	elif $(BIN)/data-platform run; then touch "$(DATA_PLATFORM_HOME)/.bootstrapped"; \
+	else echo "bootstrap: the first run failed; the UI shows why (Runs tab)"; fi
+
+lint: install
+	$(BIN)/ruff check data_platform tests bench
+
+## bench: the full headless run on N years (BENCH_YEARS, default 1)
+bench: install prepare
+	$(BIN)/python bench/full_run.py --years $(or $(BENCH_YEARS),1)
+
+clean:
+	rm -rf $(DATA_PLATFORM_HOME) dbt_project/target dbt_project/logs

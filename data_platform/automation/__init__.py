@@ -1,0 +1,1 @@
+"""Automation: jobs, the daily schedule and the landing-zone sensor."""

@@ -1,0 +1,117 @@
+"""The landing sensor: new or changed files in ``landing/`` become runs of their raw assets.
+
+The cursor is a JSON map ``{path: version}`` of every file version already requested; it is
+stored by Dagster with each tick, so it survives restarts, and a file version is requested at
+most once. A file is requested again only when its content (version) changes. Deleted files
+trigger nothing. At most :data:`MAX_FILES_PER_TICK` files are taken per tick; the rest wait for
+the next tick.
+
+Runs requested:
+
+- reference files (products, stores, supplies): one run of ``reference_files_job``;
+- daily tweet files: one run of ``tweets_files_job`` per contiguous range of changed days,
+  as a single-run partition range (the ``dagster/asset_partition_range_*`` tags).
+"""
+
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+
+from dagster import (
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from data_platform.automation.jobs import reference_files_job, tweets_files_job
+from data_platform.lake_layout import LANDING, parse_landing_path
+from data_platform.resources.lake import LakeFile, LakeResource
+
+MAX_FILES_PER_TICK = 500
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """A run to request: job, optional partition range, and the files it covers."""
+
+    job_name: str
+    files: tuple[LakeFile, ...]
+    first_day: str | None = None
+    last_day: str | None = None
+
+    @property
+    def run_key(self) -> str:
+        versions = "|".join(f"{f.path}@{f.version}" for f in self.files)
+        digest = hashlib.sha256(versions.encode()).hexdigest()[:16]
+        return f"{self.job_name}:{self.first_day or ''}:{self.last_day or ''}:{digest}"
+
+    def to_run_request(self) -> RunRequest:
+        tags = {"landing_files": str(len(self.files))}
+        if self.first_day:
+            tags.update({RANGE_START_TAG: self.first_day, RANGE_END_TAG: self.last_day})
+        return RunRequest(run_key=self.run_key, job_name=self.job_name, tags=tags)
+
+
+def plan_runs(
+    listing: list[LakeFile], seen: dict[str, str], limit: int = MAX_FILES_PER_TICK
+) -> tuple[list[PlannedRun], dict[str, str]]:
+    """Decide the runs for one tick (pure; unit-tested).
+
+    ``listing`` is the landing zone now, ``seen`` the cursor. Returns the runs and the new
+    cursor: the old one, less files no longer listed, plus the versions now requested.
+    """
+    listed = {f.path for f in listing}
+    cursor = {path: version for path, version in seen.items() if path in listed}
+    fresh = [
+        f for f in listing if parse_landing_path(f.path) and seen.get(f.path) != f.version
+    ][:limit]
+
+    reference = [f for f in fresh if parse_landing_path(f.path)[1] is None]
+    daily = sorted(
+        (parse_landing_path(f.path)[1], f) for f in fresh if parse_landing_path(f.path)[1]
+    )
+    runs = []
+    if reference:
+        runs.append(PlannedRun(reference_files_job.name, tuple(reference)))
+    for first, last, files in _contiguous(daily):
+        runs.append(PlannedRun(tweets_files_job.name, tuple(files), first, last))
+    cursor.update({f.path: f.version for f in fresh})
+    return runs, cursor
+
+
+def _contiguous(daily: list[tuple[str, LakeFile]]):
+    group: list[tuple[str, LakeFile]] = []
+    for day, file in daily:
+        if group and dt.date.fromisoformat(day) - dt.date.fromisoformat(group[-1][0]) > dt.timedelta(days=1):
+            yield group[0][0], group[-1][0], [f for _, f in group]
+            group = []
+        group.append((day, file))
+    if group:
+        yield group[0][0], group[-1][0], [f for _, f in group]
+
+
+@sensor(
+    name="landing_sensor",
+    jobs=[reference_files_job, tweets_files_job],
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Materializes the raw assets of new or changed files in the lake's landing zone.",
+)
+def landing_sensor(context: SensorEvaluationContext, lake: LakeResource):
+    seen = json.loads(context.cursor) if context.cursor else {}
+    runs, cursor = plan_runs(lake.list_files(LANDING), seen)
+    if not runs:
+        return SensorResult(skip_reason=SkipReason("no new or changed landing files"), cursor=json.dumps(cursor, sort_keys=True))
+    context.log.info(
+        "; ".join(f"{r.job_name} {r.first_day or ''}..{r.last_day or ''}: {len(r.files)} files" for r in runs)
+    )
+    return SensorResult(
+        run_requests=[r.to_run_request() for r in runs], cursor=json.dumps(cursor, sort_keys=True)
+    )

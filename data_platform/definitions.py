@@ -1,0 +1,56 @@
+"""The code location: every asset, check, job, schedule, sensor and resource.
+
+Backends are chosen by environment variables (see :mod:`data_platform.settings`); resources
+read them through ``EnvVar`` so the UI shows where each value comes from.
+"""
+
+from __future__ import annotations
+
+import os
+
+from dagster import Definitions, EnvVar
+from dagster_dbt import DbtCliResource
+from dagster_duckdb import DuckDBResource
+
+from data_platform import settings
+from data_platform.automation.jobs import (
+    all_assets_job,
+    daily_job,
+    reference_files_job,
+    tweets_files_job,
+)
+from data_platform.automation.landing_sensor import landing_sensor
+from data_platform.automation.schedules import daily_schedule
+from data_platform.ingestion.landing_files import build_landing_assets
+from data_platform.ingestion.shop_database import build_shop_assets
+from data_platform.resources import LakeResource, ShopDatabaseResource
+from data_platform.transformation.dbt_assets import build_dbt_assets, dbt_project
+
+
+def build_definitions() -> Definitions:
+    """Build the definitions from the current environment (defaults filled in)."""
+    settings.apply_defaults()
+    # Partition definitions need a concrete start date when the code location loads.
+    start_date = os.environ[settings.PARTITION_START]
+    dbt_project.prepare_if_dev()
+    return Definitions(
+        assets=[
+            *build_shop_assets(start_date),
+            *build_landing_assets(start_date),
+            build_dbt_assets(),
+        ],
+        jobs=[all_assets_job, daily_job, reference_files_job, tweets_files_job],
+        schedules=[daily_schedule],
+        sensors=[landing_sensor],
+        resources={
+            "lake": LakeResource(url=EnvVar(settings.LAKE_URL)),
+            "shop_db": ShopDatabaseResource(url=EnvVar(settings.SHOP_DB_URL)),
+            "warehouse": DuckDBResource(database=EnvVar(settings.WAREHOUSE_PATH)),
+            "dbt": DbtCliResource(
+                project_dir=dbt_project, dbt_executable=settings.dbt_executable()
+            ),
+        },
+    )
+
+
+defs = build_definitions()

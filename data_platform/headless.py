@@ -1,0 +1,119 @@
+"""The headless run: the whole graph over every partition present in the data, in-process.
+
+Used by ``data-platform run``, the benchmark and the tests. The run is recorded in the Dagster
+instance at ``$DAGSTER_HOME``, so it shows in the UI like any other run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from dataclasses import dataclass
+
+from dagster import DagsterInstance
+
+from data_platform import settings
+from data_platform.lake_layout import LANDING, parse_landing_path
+from data_platform.resources import from_environment
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+@dataclass
+class RunSummary:
+    """What a headless run did."""
+
+    success: bool
+    first_day: str | None
+    last_day: str | None
+    seconds: float
+    materializations: int
+    checks_passed: int
+    checks_failed: list[str]
+    failed_steps: list[str]
+    run_id: str
+
+
+def data_window() -> tuple[dt.date, dt.date] | None:
+    """First and last day holding orders (shop database) or tweets (landing files)."""
+    shop_db, lake = from_environment()
+    days: list[dt.date] = []
+    first, last = shop_db.ordered_at_bounds()
+    if first is not None:
+        days += [_as_date(first), _as_date(last)]
+    tweet_days = [
+        parsed[1]
+        for f in lake.list_files(f"{LANDING}/tweets")
+        if (parsed := parse_landing_path(f.path)) and parsed[1]
+    ]
+    days += [dt.date.fromisoformat(d) for d in (min(tweet_days), max(tweet_days))] if tweet_days else []
+    return (min(days), max(days)) if days else None
+
+
+def _as_date(value) -> dt.date:
+    if isinstance(value, str):  # SQLite without type information returns text
+        value = dt.datetime.fromisoformat(value)
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def run_all(job_name: str = "all_assets_job", instance: DagsterInstance | None = None) -> bool:
+    """Run ``job_name`` over the data's partition window and print a summary; True on success."""
+    summary = execute(job_name, instance)
+    print(format_summary(summary))
+    return summary.success
+
+
+def execute(job_name: str = "all_assets_job", instance: DagsterInstance | None = None) -> RunSummary:
+    """Execute the job in-process over every partition present in the data."""
+    from data_platform.definitions import build_definitions
+
+    defs = build_definitions()
+    window = data_window()
+    start = dt.date.fromisoformat(os.environ[settings.PARTITION_START])
+    tags = {}
+    if window:
+        if window[0] < start:
+            raise ValueError(
+                f"the data starts on {window[0]}, before the first partition {start}: "
+                f"set {settings.PARTITION_START}"
+            )
+        tags = {RANGE_START_TAG: window[0].isoformat(), RANGE_END_TAG: window[1].isoformat()}
+    job = defs.resolve_job_def(job_name)
+    started = time.monotonic()
+    instance = instance or DagsterInstance.get()
+    result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+    seconds = time.monotonic() - started
+    evaluations = result.get_asset_check_evaluations()
+    failed_steps = [
+        event.step_key for event in result.all_events if event.event_type_value == "STEP_FAILURE"
+    ]
+    return RunSummary(
+        success=result.success and not any(
+            not e.passed and e.blocking for e in evaluations
+        ),
+        first_day=tags.get(RANGE_START_TAG),
+        last_day=tags.get(RANGE_END_TAG),
+        seconds=seconds,
+        materializations=len(result.get_asset_materialization_events()),
+        checks_passed=sum(1 for e in evaluations if e.passed),
+        checks_failed=[e.asset_check_key.to_user_string() for e in evaluations if not e.passed],
+        failed_steps=failed_steps,
+        run_id=result.run_id,
+    )
+
+
+def format_summary(summary: RunSummary) -> str:
+    status = "SUCCESS" if summary.success else "FAILURE"
+    lines = [
+        f"run {summary.run_id}: {status} in {summary.seconds:.1f} s",
+        f"  partitions: {summary.first_day} .. {summary.last_day}",
+        f"  materializations: {summary.materializations}",
+        f"  checks: {summary.checks_passed} passed, {len(summary.checks_failed)} failed",
+    ]
+    lines += [f"  failed check: {name}" for name in summary.checks_failed]
+    lines += [f"  failed step: {step}" for step in summary.failed_steps]
+    return "\n".join(lines)
+
+

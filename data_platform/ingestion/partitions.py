@@ -1,0 +1,31 @@
+"""Daily partitions of the event-time datasets (orders, order items, tweets).
+
+A partition is one calendar day of the source's local, zone-less timestamps: partition
+``2018-09-01`` holds the rows whose event time is in ``[2018-09-01 00:00, 2018-09-02 00:00)``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+from dagster import DailyPartitionsDefinition
+
+
+def daily_partitions(start_date: str) -> DailyPartitionsDefinition:
+    """Daily partitions from ``start_date`` (ISO date) up to yesterday."""
+    return DailyPartitionsDefinition(start_date=start_date)
+
+
+def days_in_window(start: dt.datetime, end: dt.datetime) -> list[dt.date]:
+    """The calendar days of the half-open time window ``[start, end)``."""
+    first, last = start.date(), end.date()
+    if end.time() != dt.time(0):
+        last += dt.timedelta(days=1)
+    return [first + dt.timedelta(days=i) for i in range((last - first).days)]
+
+
+def chunk_days(days: list[dt.date], size: int) -> Iterator[list[dt.date]]:
+    """Consecutive runs of at most ``size`` days, in order."""
+    for i in range(0, len(days), size):
+        yield days[i : i + size]

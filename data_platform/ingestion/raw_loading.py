@@ -1,0 +1,181 @@
+"""How every raw ingest lands its data: Parquet in the lake's raw zone, then ``raw.<name>``.
+
+Both writes replace whole partitions, so re-running any partition gives the same state:
+
+- the lake gets one Parquet file per daily partition (or one per unpartitioned dataset), each
+  written atomically;
+- the warehouse replaces the rows of the partitions in one transaction (delete the window,
+  insert the batch), or the whole table with ``CREATE OR REPLACE`` when unpartitioned.
+
+Each ingest validates its data against the dataset's pandera contract and reports the result
+as the blocking asset check ``raw_contract``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+)
+from dagster_duckdb import DuckDBResource
+
+from data_platform.ingestion.contracts import PARTITION_COLUMN, RAW_SCHEMA, RawDataset
+from data_platform.ingestion.partitions import chunk_days, days_in_window
+from data_platform.lake_layout import raw_partition_path, raw_table_path
+from data_platform.quality.raw_contracts import Violations, validate
+from data_platform.resources.lake import LakeResource
+
+OWNERS = ["team:data-platform"]
+GROUP = "ingestion"
+# Every writer of the DuckDB warehouse takes this pool; dagster.yaml limits it to one slot
+# because DuckDB allows a single writing process.
+WAREHOUSE_POOL = "duckdb_warehouse"
+RAW_CONTRACT_CHECK = "raw_contract"
+# Days extracted, validated and loaded together: bounds memory and per-day overhead.
+DAYS_PER_BATCH = 31
+
+Extract = Callable[[dt.date, dt.date], tuple[pa.Table, str]]
+"""``extract(first_day, last_day_inclusive) -> (rows with _partition_date, source name)``."""
+
+
+def raw_key(dataset: RawDataset) -> AssetKey:
+    return AssetKey([RAW_SCHEMA, dataset.name])
+
+
+def raw_contract_spec(dataset: RawDataset) -> AssetCheckSpec:
+    return AssetCheckSpec(
+        RAW_CONTRACT_CHECK,
+        asset=raw_key(dataset),
+        blocking=True,
+        description=(
+            f"pandera contract of raw.{dataset.name}: column types, nullability, unique key "
+            f"{', '.join(dataset.key)}, value ranges. Blocks downstream models when it fails."
+        ),
+    )
+
+
+def column_schema(schema: pa.Schema) -> TableSchema:
+    return TableSchema(columns=[TableColumn(f.name, str(f.type)) for f in schema])
+
+
+def load_daily(
+    context: AssetExecutionContext,
+    dataset: RawDataset,
+    extract: Extract,
+    lake: LakeResource,
+    warehouse: DuckDBResource,
+) -> MaterializeResult:
+    """Load every day of the run's partition window, a batch of days at a time."""
+    start, end = context.partition_time_window
+    days = days_in_window(start, end)
+    violations = Violations()
+    rows = 0
+    for batch_days in chunk_days(days, DAYS_PER_BATCH):
+        batch, source = extract(batch_days[0], batch_days[-1])
+        batch = batch.cast(dataset.schema)
+        violations.merge(validate(dataset.name, batch, source))
+        for day, part in _split_by_day(batch, batch_days):
+            lake.write_parquet(raw_partition_path(dataset.name, day), part)
+        with warehouse.get_connection() as conn:
+            replace_window(conn, dataset, batch, batch_days[0], batch_days[-1])
+        rows += batch.num_rows
+        context.log.info(
+            f"raw.{dataset.name}: {batch.num_rows} rows for {batch_days[0]}..{batch_days[-1]}"
+        )
+    metadata = {
+        "rows_loaded": rows,
+        "partitions_loaded": len(days),
+        "dagster/column_schema": column_schema(dataset.schema),
+        "warehouse_table": dataset.table,
+        "lake_path": MetadataValue.path(f"raw/{dataset.name}/"),
+    }
+    if len(days) == 1:
+        metadata["dagster/row_count"] = rows
+    return MaterializeResult(metadata=metadata, check_results=[_check_result(violations)])
+
+
+def load_whole(
+    dataset: RawDataset,
+    table: pa.Table,
+    source: str,
+    lake: LakeResource,
+    warehouse: DuckDBResource,
+) -> MaterializeResult:
+    """Replace an unpartitioned dataset in the lake and the warehouse with ``table``."""
+    table = table.cast(dataset.schema)
+    violations = validate(dataset.name, table, source)
+    lake.write_parquet(raw_table_path(dataset.name), table)
+    with warehouse.get_connection() as conn:
+        conn.execute(f"create schema if not exists {RAW_SCHEMA}")
+        conn.register("incoming_batch", table)
+        try:
+            conn.execute(f"create or replace table {dataset.table} as select * from incoming_batch")
+        finally:
+            conn.unregister("incoming_batch")
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": table.num_rows,
+            "dagster/column_schema": column_schema(dataset.schema),
+            "source": source,
+            "warehouse_table": dataset.table,
+            "lake_path": MetadataValue.path(raw_table_path(dataset.name)),
+        },
+        check_results=[_check_result(violations)],
+    )
+
+
+def replace_window(conn, dataset: RawDataset, batch: pa.Table, first: dt.date, last: dt.date):
+    """Atomically replace the rows of days ``first..last`` of ``raw.<dataset>`` with ``batch``."""
+    conn.execute(f"create schema if not exists {RAW_SCHEMA}")
+    conn.register("incoming_batch", batch)
+    try:
+        conn.execute("begin transaction")
+        try:
+            conn.execute(
+                f"create table if not exists {dataset.table} as "
+                "select * from incoming_batch limit 0"
+            )
+            conn.execute(
+                f"delete from {dataset.table} where {PARTITION_COLUMN} between ? and ?",
+                [first, last],
+            )
+            conn.execute(f"insert into {dataset.table} by name select * from incoming_batch")
+            conn.execute("commit")
+        except BaseException:
+            conn.execute("rollback")
+            raise
+    finally:
+        conn.unregister("incoming_batch")
+
+
+def _split_by_day(batch: pa.Table, days: list[dt.date]) -> Iterator[tuple[dt.date, pa.Table]]:
+    # Every day of the window gets a file, empty ones too, so a re-run replaces stale data.
+    for day in days:
+        mask = pc.equal(batch[PARTITION_COLUMN], pa.scalar(day, pa.date32()))
+        yield day, batch.filter(mask)
+
+
+def _check_result(violations: Violations) -> AssetCheckResult:
+    return AssetCheckResult(
+        check_name=RAW_CONTRACT_CHECK,
+        passed=violations.passed,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            "rows_checked": violations.rows_checked,
+            "failing_rows": violations.failing_rows,
+            "failures_by_check": MetadataValue.json(violations.failures_by_check),
+            "failing_sample": MetadataValue.json(violations.sample),
+        },
+    )

@@ -1,0 +1,75 @@
+"""Where each dataset lives in the lake: pure functions, one per path kind.
+
+Zones:
+
+- ``landing/``: files as delivered by outside systems. Reference data arrives as one CSV per
+  dataset (``landing/products/products.csv``); tweets arrive as one JSON Lines file per day
+  (``landing/tweets/2018-09-01.jsonl``).
+- ``raw/``: the platform's Parquet copy of every source, one file per daily partition
+  (``raw/orders/date=2018-09-01/orders.parquet``) or one file for unpartitioned data
+  (``raw/customers/customers.parquet``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+LANDING = "landing"
+RAW = "raw"
+
+REFERENCE_DATASETS = ("products", "stores", "supplies")
+DAILY_LANDING_DATASETS = ("tweets",)
+
+_DAILY_FILE = re.compile(r"^landing/(?P<dataset>[a-z_]+)/(?P<day>\d{4}-\d{2}-\d{2})\.jsonl$")
+_REFERENCE_FILE = re.compile(r"^landing/(?P<dataset>[a-z_]+)/(?P=dataset)\.csv$")
+
+
+def landing_reference_path(dataset: str) -> str:
+    """Landing path of a reference dataset's CSV, e.g. ``landing/products/products.csv``."""
+    return f"{LANDING}/{dataset}/{dataset}.csv"
+
+
+def landing_daily_path(dataset: str, day: dt.date | str) -> str:
+    """Landing path of one day's JSON Lines file, e.g. ``landing/tweets/2018-09-01.jsonl``."""
+    return f"{LANDING}/{dataset}/{_iso(day)}.jsonl"
+
+
+def parse_landing_path(path: str) -> tuple[str, str | None] | None:
+    """``(dataset, day or None)`` for a landing file the platform knows, else ``None``.
+
+    >>> parse_landing_path("landing/tweets/2018-09-01.jsonl")
+    ('tweets', '2018-09-01')
+    >>> parse_landing_path("landing/products/products.csv")
+    ('products', None)
+    """
+    if match := _DAILY_FILE.match(path):
+        if match["dataset"] in DAILY_LANDING_DATASETS and _is_date(match["day"]):
+            return match["dataset"], match["day"]
+        return None
+    if match := _REFERENCE_FILE.match(path):
+        if match["dataset"] in REFERENCE_DATASETS:
+            return match["dataset"], None
+    return None
+
+
+def raw_partition_path(table: str, day: dt.date | str) -> str:
+    """Raw-zone Parquet path of one daily partition of ``table``."""
+    return f"{RAW}/{table}/date={_iso(day)}/{table}.parquet"
+
+
+def raw_table_path(table: str) -> str:
+    """Raw-zone Parquet path of an unpartitioned ``table``."""
+    return f"{RAW}/{table}/{table}.parquet"
+
+
+def _iso(day: dt.date | str) -> str:
+    return day.isoformat() if isinstance(day, dt.date) else dt.date.fromisoformat(day).isoformat()
+
+
+def _is_date(text: str) -> bool:
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,98 @@
+"""Where the platform keeps its state, and which backends it talks to.
+
+Every setting is an environment variable. This module is the only place that knows their
+defaults: :func:`apply_defaults` fills in the ones that are unset, all derived from one
+state folder (``DATA_PLATFORM_HOME``, default ``./.data`` at the project root), so that
+resources can be configured with ``EnvVar`` and dbt's ``profiles.yml`` reads the same values.
+
+Settings (name: default):
+
+- ``DATA_PLATFORM_HOME``: ``<project>/.data``; the state folder.
+- ``DATA_PLATFORM_LAKE_URL``: ``$DATA_PLATFORM_HOME/lake``; root of the lake
+  (``landing/`` and ``raw/`` zones).
+- ``DATA_PLATFORM_WAREHOUSE_PATH``: ``$DATA_PLATFORM_HOME/warehouse.duckdb``.
+- ``DATA_PLATFORM_SHOP_DB_URL``: ``sqlite:///$DATA_PLATFORM_HOME/shop.db``; any SQLAlchemy URL.
+- ``DATA_PLATFORM_PARTITION_START``: ``2018-09-01``; first daily partition (jafgen's epoch).
+- ``DATA_PLATFORM_DBT_TARGET``: ``duckdb``; the dbt target in ``dbt_project/profiles.yml``.
+- ``DAGSTER_HOME``: ``$DATA_PLATFORM_HOME/dagster``; Dagster's instance state.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+DAGSTER_YAML = PROJECT_ROOT / "dagster.yaml"
+
+# jafgen's simulation starts on this day (jafgen.curves.Day.EPOCH).
+JAFGEN_EPOCH = "2018-09-01"
+
+HOME = "DATA_PLATFORM_HOME"
+LAKE_URL = "DATA_PLATFORM_LAKE_URL"
+WAREHOUSE_PATH = "DATA_PLATFORM_WAREHOUSE_PATH"
+SHOP_DB_URL = "DATA_PLATFORM_SHOP_DB_URL"
+PARTITION_START = "DATA_PLATFORM_PARTITION_START"
+DBT_TARGET = "DATA_PLATFORM_DBT_TARGET"
+
+
+def state_home() -> Path:
+    """The state folder: ``$DATA_PLATFORM_HOME`` or ``<project>/.data``, as an absolute path."""
+    return Path(os.environ.get(HOME) or PROJECT_ROOT / ".data").resolve()
+
+
+def defaults(home: Path) -> dict[str, str]:
+    """The default value of every setting for a given state folder (pure; unit-tested)."""
+    return {
+        HOME: str(home),
+        LAKE_URL: str(home / "lake"),
+        WAREHOUSE_PATH: str(home / "warehouse.duckdb"),
+        SHOP_DB_URL: f"sqlite:///{home / 'shop.db'}",
+        PARTITION_START: JAFGEN_EPOCH,
+        DBT_TARGET: "duckdb",
+        "DAGSTER_HOME": str(home / "dagster"),
+        # dbt and Dagster send no telemetry from this platform.
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+
+
+def apply_defaults() -> Path:
+    """Set every unset setting to its default, create the state folder, and return it."""
+    home = state_home()
+    for name, value in defaults(home).items():
+        if not os.environ.get(name):
+            os.environ[name] = value
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def prepare_dagster_home() -> Path:
+    """Make ``$DAGSTER_HOME`` hold the project's ``dagster.yaml`` and return it.
+
+    Dagster reads its instance configuration from ``$DAGSTER_HOME/dagster.yaml``; the
+    project's copy at the top of the repository is the one under version control.
+    """
+    apply_defaults()
+    dagster_home = Path(os.environ["DAGSTER_HOME"])
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    target = dagster_home / "dagster.yaml"
+    if DAGSTER_YAML.exists() and (
+        not target.exists() or target.read_bytes() != DAGSTER_YAML.read_bytes()
+    ):
+        shutil.copyfile(DAGSTER_YAML, target)
+    return dagster_home
+
+
+def dbt_executable() -> str:
+    """The ``dbt`` installed beside this Python (the project's virtualenv), else ``dbt``.
+
+    The platform runs without an activated virtualenv (``.venv/bin/data-platform``), so
+    ``dbt`` need not be on ``PATH``.
+    """
+    import sys
+
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else "dbt"

@@ -1,0 +1,1 @@
+"""Transformation: the dbt project (staging and marts) as Dagster assets."""

@@ -1,0 +1,37 @@
+with orders as (
+    select * from {{ ref('stg_orders') }}
+),
+
+order_items as (
+    select
+        order_id,
+        count(*) as item_count,
+        sum(case when is_food_item then 1 else 0 end) as food_item_count,
+        sum(case when is_drink_item then 1 else 0 end) as drink_item_count,
+        sum(supply_cost) as supply_cost
+    from {{ ref('int_order_items_priced') }}
+    group by order_id
+)
+
+select
+    orders.order_id,
+    orders.customer_id,
+    orders.store_id,
+    orders.ordered_at,
+    orders.order_date,
+    orders.subtotal,
+    orders.tax_paid,
+    orders.order_total,
+    cast(coalesce(order_items.item_count, 0) as bigint) as item_count,
+    cast(coalesce(order_items.food_item_count, 0) as bigint) as food_item_count,
+    cast(coalesce(order_items.drink_item_count, 0) as bigint) as drink_item_count,
+    cast(coalesce(order_items.supply_cost, 0) as decimal(18, 2)) as supply_cost,
+    coalesce(order_items.food_item_count, 0) > 0 as is_food_order,
+    coalesce(order_items.drink_item_count, 0) > 0 as is_drink_order,
+    cast(
+        row_number() over (
+            partition by orders.customer_id order by orders.ordered_at, orders.order_id
+        ) as bigint
+    ) as customer_order_number
+from orders
+left join order_items on order_items.order_id = orders.order_id

@@ -1,0 +1,59 @@
+"""Pure helpers: settings defaults, lake layout, partition windows."""
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from data_platform import lake_layout, settings
+from data_platform.ingestion.partitions import chunk_days, days_in_window
+
+
+def test_defaults_derive_from_one_state_folder():
+    values = settings.defaults(Path("/srv/state"))
+    assert values["DATA_PLATFORM_LAKE_URL"] == "/srv/state/lake"
+    assert values["DATA_PLATFORM_WAREHOUSE_PATH"] == "/srv/state/warehouse.duckdb"
+    assert values["DATA_PLATFORM_SHOP_DB_URL"] == "sqlite:////srv/state/shop.db"
+    assert values["DAGSTER_HOME"] == "/srv/state/dagster"
+    assert values["DATA_PLATFORM_PARTITION_START"] == "2018-09-01"
+
+
+def test_landing_paths_round_trip():
+    assert lake_layout.landing_daily_path("tweets", dt.date(2018, 9, 1)) == "landing/tweets/2018-09-01.jsonl"
+    assert lake_layout.parse_landing_path("landing/tweets/2018-09-01.jsonl") == ("tweets", "2018-09-01")
+    assert lake_layout.landing_reference_path("stores") == "landing/stores/stores.csv"
+    assert lake_layout.parse_landing_path("landing/stores/stores.csv") == ("stores", None)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "landing/tweets/2018-02-30.jsonl",  # not a date
+        "landing/orders/2018-09-01.jsonl",  # not a daily landing dataset
+        "landing/products/stores.csv",  # wrong file for the folder
+        "landing/unknown/unknown.csv",
+        "raw/tweets/date=2018-09-01/tweets.parquet",
+        "landing/tweets/.tmp-abc",
+    ],
+)
+def test_unknown_landing_paths_are_ignored(path):
+    assert lake_layout.parse_landing_path(path) is None
+
+
+def test_raw_paths():
+    assert lake_layout.raw_partition_path("orders", "2018-09-01") == "raw/orders/date=2018-09-01/orders.parquet"
+    assert lake_layout.raw_table_path("customers") == "raw/customers/customers.parquet"
+
+
+def test_days_in_window_is_half_open():
+    start = dt.datetime(2018, 9, 1)
+    assert days_in_window(start, dt.datetime(2018, 9, 2)) == [dt.date(2018, 9, 1)]
+    assert len(days_in_window(start, dt.datetime(2018, 10, 1))) == 30
+    assert days_in_window(start, dt.datetime(2018, 9, 2, 6)) == [dt.date(2018, 9, 1), dt.date(2018, 9, 2)]
+
+
+def test_chunk_days_keeps_order_and_size():
+    days = [dt.date(2018, 9, 1) + dt.timedelta(days=i) for i in range(70)]
+    chunks = list(chunk_days(days, 31))
+    assert [len(c) for c in chunks] == [31, 31, 8]
+    assert [d for c in chunks for d in c] == days

@@ -98,10 +98,20 @@ def execute(job_name: str = "all_assets_job", instance: DagsterInstance | None =
         seconds=seconds,
         materializations=len(result.get_asset_materialization_events()),
         checks_passed=sum(1 for e in evaluations if e.passed),
-        checks_failed=[e.asset_check_key.to_user_string() for e in evaluations if not e.passed],
+        checks_failed=[_describe_failure(e) for e in evaluations if not e.passed],
         failed_steps=failed_steps,
         run_id=result.run_id,
     )
+
+
+def _describe_failure(evaluation) -> str:
+    metadata = evaluation.metadata
+    text = evaluation.asset_check_key.to_user_string()
+    if "failures_by_check" in metadata:
+        text += f" {metadata['failures_by_check'].value}"
+    if "failing_sample" in metadata:
+        text += f" sample: {metadata['failing_sample'].value}"
+    return text
 
 
 def format_summary(summary: RunSummary) -> str:

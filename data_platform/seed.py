@@ -124,10 +124,15 @@ def _rows(csv_dir: Path, entity: str, columns: dict):
         if absent:
             raise SeedError(f"{path}: missing column(s) {', '.join(sorted(absent))}")
         for line, record in enumerate(reader, start=2):
-            try:
-                yield {name: parse(record[name]) for name, parse in columns.items()}
-            except (TypeError, ValueError) as error:
-                raise SeedError(f"{path}, line {line}: {error}") from error
+            row = {}
+            for name, parse in columns.items():
+                try:
+                    row[name] = parse(record[name])
+                except (TypeError, ValueError) as error:
+                    raise SeedError(
+                        f"{path}, line {line}, column {name}: {record[name]!r} is not valid ({error})"
+                    ) from error
+            yield row
 
 
 def _tweets_by_day(csv_dir: Path) -> dict[dt.date, list[str]]:

@@ -1,0 +1,70 @@
+"""Benchmark: the headless full run of the whole graph on N years of jafgen data.
+
+Seeds a fresh state folder (``--years N`` with jafgen, or ``--from-csv DIR``), then times
+``data-platform run`` and prints wall seconds, orders per second and peak memory (the largest
+resident set of the run's processes: the run itself and dbt).
+
+    .venv/bin/python bench/full_run.py --years 1
+    .venv/bin/python bench/full_run.py --from-csv path/to/jaffle-data
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+BIN = Path(sys.executable).parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--years", type=int)
+    source.add_argument("--from-csv", type=Path)
+    parser.add_argument("--home", type=Path, help="state folder (default: a new temp folder)")
+    args = parser.parse_args()
+
+    home = args.home or Path(tempfile.mkdtemp(prefix="data-platform-bench-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATA_PLATFORM_", "DAGSTER_HOME"))}
+    env.update({"DATA_PLATFORM_HOME": str(home), "DO_NOT_TRACK": "1"})
+
+    seed_args = ["--years", str(args.years)] if args.years else ["--from-csv", str(args.from_csv.resolve())]
+    started = time.monotonic()
+    subprocess.run([str(BIN / "data-platform"), "seed", *seed_args], env=env, check=True)
+    seed_seconds = time.monotonic() - started
+
+    subprocess.run([str(BIN / "data-platform"), "prepare"], env=env, check=True, capture_output=True)
+    started = time.monotonic()
+    run = subprocess.run([str(BIN / "data-platform"), "run"], env=env, capture_output=True, text=True)
+    run_seconds = time.monotonic() - started
+    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    if run.returncode:
+        print(run.stdout[-4000:], run.stderr[-4000:], sep="\n")
+        raise SystemExit(f"the run failed (exit {run.returncode})")
+
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+        orders = conn.execute("select count(*) from marts.fct_orders").fetchone()[0]
+        items = conn.execute("select count(*) from raw.order_items").fetchone()[0]
+        tweets = conn.execute("select count(*) from raw.tweets").fetchone()[0]
+        days = conn.execute("select count(distinct order_date) from marts.fct_orders").fetchone()[0]
+
+    print(f"state folder        {home}")
+    print(f"data                {orders} orders, {items} items, {tweets} tweets, {days} days")
+    print(f"seed                {seed_seconds:8.1f} s")
+    print(f"headless full run   {run_seconds:8.1f} s")
+    print(f"orders per second   {orders / run_seconds:8.0f}")
+    print(f"peak memory         {peak_mib:8.0f} MiB (largest process)")
+    summary = run.stdout[run.stdout.rfind("\nrun ") + 1 :].strip()
+    print(summary)
+
+
+if __name__ == "__main__":
+    main()

@@ -30,20 +30,33 @@ def main() -> None:
     source.add_argument("--years", type=int)
     source.add_argument("--from-csv", type=Path)
     parser.add_argument("--home", type=Path, help="state folder (default: a new temp folder)")
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="also compare every mart with the independent computation of tests/oracle.py",
+    )
     args = parser.parse_args()
 
     home = args.home or Path(tempfile.mkdtemp(prefix="data-platform-bench-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATA_PLATFORM_", "DAGSTER_HOME"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DATA_PLATFORM_", "DAGSTER_HOME"))
+    }
     env.update({"DATA_PLATFORM_HOME": str(home), "DO_NOT_TRACK": "1"})
 
-    seed_args = ["--years", str(args.years)] if args.years else ["--from-csv", str(args.from_csv.resolve())]
+    seed_args = (
+        ["--years", str(args.years)] if args.years else ["--from-csv", str(args.from_csv.resolve())]
+    )
     started = time.monotonic()
     subprocess.run([str(BIN / "data-platform"), "seed", *seed_args], env=env, check=True)
     seed_seconds = time.monotonic() - started
 
-    subprocess.run([str(BIN / "data-platform"), "prepare"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [str(BIN / "data-platform"), "prepare"], env=env, check=True, capture_output=True
+    )
     started = time.monotonic()
-    run = subprocess.run([str(BIN / "data-platform"), "run"], env=env, capture_output=True, text=True)
+    run = subprocess.run(
+        [str(BIN / "data-platform"), "run"], env=env, capture_output=True, text=True, check=False
+    )
     run_seconds = time.monotonic() - started
     peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     if run.returncode:
@@ -64,6 +77,26 @@ def main() -> None:
     print(f"peak memory         {peak_mib:8.0f} MiB (largest process)")
     summary = run.stdout[run.stdout.rfind("\nrun ") + 1 :].strip()
     print(summary)
+    if args.verify:
+        verify(home, args.from_csv or next((home / "generated").glob("*/jaffle-data")))
+
+
+def verify(home: Path, csv_dir: Path) -> None:
+    """Compare every mart with the oracle; exit 1 on any difference."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.mart_compare import MART_KEYS, differences, read_mart
+    from tests.oracle import compute_marts
+
+    expected = compute_marts(csv_dir)
+    failed = False
+    for mart, key in MART_KEYS.items():
+        problems = differences(expected[mart], read_mart(str(home / "warehouse.duckdb"), mart), key)
+        print(
+            f"verify {mart:24} {len(expected[mart]):7} rows: {'equal' if not problems else problems[:3]}"
+        )
+        failed |= bool(problems)
+    if failed:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

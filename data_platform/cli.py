@@ -48,10 +48,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _seed(args) -> int:
+    from data_platform.resources import from_environment
     from data_platform.resources.shop_db import orders
     from data_platform.seed import SeedError, generate_jafgen, seed_from_csv
-
-    from data_platform.resources import from_environment
 
     shop_db, lake = from_environment()
     if args.if_empty:
@@ -91,9 +90,9 @@ def _seed(args) -> int:
 
 
 def _prepare() -> int:
-    from data_platform.transformation.dbt_assets import dbt_project
-
     from dagster_dbt import DbtCliResource
+
+    from data_platform.transformation.dbt_assets import dbt_project
 
     dbt = DbtCliResource(project_dir=dbt_project, dbt_executable=settings.dbt_executable())
     invocation = dbt.cli(["parse"], target_path=Path("target"), raise_on_error=False).wait()

@@ -48,7 +48,9 @@ def data_window() -> tuple[dt.date, dt.date] | None:
         for f in lake.list_files(f"{LANDING}/tweets")
         if (parsed := parse_landing_path(f.path)) and parsed[1]
     ]
-    days += [dt.date.fromisoformat(d) for d in (min(tweet_days), max(tweet_days))] if tweet_days else []
+    days += (
+        [dt.date.fromisoformat(d) for d in (min(tweet_days), max(tweet_days))] if tweet_days else []
+    )
     return (min(days), max(days)) if days else None
 
 
@@ -65,7 +67,9 @@ def run_all(job_name: str = "all_assets_job", instance: DagsterInstance | None =
     return summary.success
 
 
-def execute(job_name: str = "all_assets_job", instance: DagsterInstance | None = None) -> RunSummary:
+def execute(
+    job_name: str = "all_assets_job", instance: DagsterInstance | None = None
+) -> RunSummary:
     """Execute the job in-process over every partition present in the data."""
     from data_platform.definitions import build_definitions
 
@@ -90,9 +94,7 @@ def execute(job_name: str = "all_assets_job", instance: DagsterInstance | None =
         event.step_key for event in result.all_events if event.event_type_value == "STEP_FAILURE"
     ]
     return RunSummary(
-        success=result.success and not any(
-            not e.passed and e.blocking for e in evaluations
-        ),
+        success=result.success and not any(not e.passed and e.blocking for e in evaluations),
         first_day=tags.get(RANGE_START_TAG),
         last_day=tags.get(RANGE_END_TAG),
         seconds=seconds,
@@ -125,5 +127,3 @@ def format_summary(summary: RunSummary) -> str:
     lines += [f"  failed check: {name}" for name in summary.checks_failed]
     lines += [f"  failed step: {step}" for step in summary.failed_steps]
     return "\n".join(lines)
-
-

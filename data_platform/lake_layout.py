@@ -47,9 +47,8 @@ def parse_landing_path(path: str) -> tuple[str, str | None] | None:
         if match["dataset"] in DAILY_LANDING_DATASETS and _is_date(match["day"]):
             return match["dataset"], match["day"]
         return None
-    if match := _REFERENCE_FILE.match(path):
-        if match["dataset"] in REFERENCE_DATASETS:
-            return match["dataset"], None
+    if (match := _REFERENCE_FILE.match(path)) and match["dataset"] in REFERENCE_DATASETS:
+        return match["dataset"], None
     return None
 
 

@@ -110,7 +110,12 @@ def seed_from_csv(csv_dir: Path, shop_db: ShopDatabaseResource, lake: LakeResour
     )
 
     for dataset in ("products", "stores", "supplies"):
-        _put(lake, landing_reference_path(dataset), (csv_dir / CSV_FILES[dataset]).read_bytes(), summary)
+        _put(
+            lake,
+            landing_reference_path(dataset),
+            (csv_dir / CSV_FILES[dataset]).read_bytes(),
+            summary,
+        )
     for day, lines in sorted(_tweets_by_day(csv_dir).items()):
         _put(lake, landing_daily_path("tweets", day), "".join(lines).encode(), summary)
     return summary

@@ -29,7 +29,7 @@ for name in (
     os.environ.pop(name, None)
 os.environ["DO_NOT_TRACK"] = "1"
 
-from data_platform import settings  # noqa: E402
+from data_platform import settings
 
 settings.apply_defaults()
 settings.prepare_dagster_home()

@@ -18,6 +18,7 @@ Conventions of the returned rows: money -> ``Decimal`` with two places,
 dates -> ``datetime.date``, timestamps -> naive ``datetime.datetime``,
 counts -> ``int``, flags -> ``bool``, nulls -> ``None``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -31,8 +32,12 @@ CENT = Decimal("0.01")
 # column -> parser for each raw file (columns not listed stay strings)
 _PARSERS = {
     "raw_customers": {},
-    "raw_orders": {"ordered_at": datetime.fromisoformat, "subtotal": int,
-                   "tax_paid": int, "order_total": int},
+    "raw_orders": {
+        "ordered_at": datetime.fromisoformat,
+        "subtotal": int,
+        "tax_paid": int,
+        "order_total": int,
+    },
     "raw_items": {},
     "raw_products": {"price": int},
     "raw_stores": {"opened_at": datetime.fromisoformat, "tax_rate": Decimal},
@@ -55,8 +60,9 @@ def read_csvs(csv_dir: str | Path) -> dict[str, list[dict]]:
     out = {}
     for name, parsers in _PARSERS.items():
         with open(Path(csv_dir) / f"{name}.csv", newline="", encoding="utf-8") as fh:
-            out[name] = [{k: parsers.get(k, str)(v) for k, v in row.items()}
-                         for row in csv.DictReader(fh)]
+            out[name] = [
+                {k: parsers.get(k, str)(v) for k, v in row.items()} for row in csv.DictReader(fh)
+            ]
     return out
 
 
@@ -87,17 +93,30 @@ def compute_marts(csv_dir: str | Path) -> dict[str, list[dict]]:
     for s in raw["raw_supplies"]:
         supply_cents[s["sku"]] += s["cost"]
     products = {p["sku"]: p for p in raw["raw_products"]}
-    dim_products = [{
-        "sku": p["sku"], "product_name": p["name"], "product_type": p["type"],
-        "price": dollars(p["price"]), "supply_cost": dollars(supply_cents[p["sku"]]),
-        "gross_margin": dollars(p["price"] - supply_cents[p["sku"]]),
-        "is_food_item": p["type"] == "jaffle", "is_drink_item": p["type"] == "beverage",
-    } for p in raw["raw_products"]]
+    dim_products = [
+        {
+            "sku": p["sku"],
+            "product_name": p["name"],
+            "product_type": p["type"],
+            "price": dollars(p["price"]),
+            "supply_cost": dollars(supply_cents[p["sku"]]),
+            "gross_margin": dollars(p["price"] - supply_cents[p["sku"]]),
+            "is_food_item": p["type"] == "jaffle",
+            "is_drink_item": p["type"] == "beverage",
+        }
+        for p in raw["raw_products"]
+    ]
 
     # ---- stores
-    dim_stores = [{"store_id": s["id"], "store_name": s["name"],
-                   "opened_at": s["opened_at"], "tax_rate": s["tax_rate"]}
-                  for s in raw["raw_stores"]]
+    dim_stores = [
+        {
+            "store_id": s["id"],
+            "store_name": s["name"],
+            "opened_at": s["opened_at"],
+            "tax_rate": s["tax_rate"],
+        }
+        for s in raw["raw_stores"]
+    ]
     store_name = {s["id"]: s["name"] for s in raw["raw_stores"]}
 
     # ---- items aggregated per order (unknown skus count as items, cost 0)
@@ -123,16 +142,25 @@ def compute_marts(csv_dir: str | Path) -> dict[str, list[dict]]:
     fct_orders = []
     for o in orders:
         agg = per_order.get(o["id"], {"items": 0, "food": 0, "drink": 0, "cost": 0})
-        fct_orders.append({
-            "order_id": o["id"], "customer_id": o["customer"], "store_id": o["store_id"],
-            "ordered_at": o["ordered_at"], "order_date": o["ordered_at"].date(),
-            "subtotal": dollars(o["subtotal"]), "tax_paid": dollars(o["tax_paid"]),
-            "order_total": dollars(o["order_total"]),
-            "item_count": agg["items"], "food_item_count": agg["food"],
-            "drink_item_count": agg["drink"], "supply_cost": dollars(agg["cost"]),
-            "is_food_order": agg["food"] > 0, "is_drink_order": agg["drink"] > 0,
-            "customer_order_number": order_number[o["id"]],
-        })
+        fct_orders.append(
+            {
+                "order_id": o["id"],
+                "customer_id": o["customer"],
+                "store_id": o["store_id"],
+                "ordered_at": o["ordered_at"],
+                "order_date": o["ordered_at"].date(),
+                "subtotal": dollars(o["subtotal"]),
+                "tax_paid": dollars(o["tax_paid"]),
+                "order_total": dollars(o["order_total"]),
+                "item_count": agg["items"],
+                "food_item_count": agg["food"],
+                "drink_item_count": agg["drink"],
+                "supply_cost": dollars(agg["cost"]),
+                "is_food_order": agg["food"] > 0,
+                "is_drink_order": agg["drink"] > 0,
+                "customer_order_number": order_number[o["id"]],
+            }
+        )
 
     # ---- daily store sales
     daily = defaultdict(lambda: {"n": 0, "custs": set(), "sub": 0, "tax": 0, "tot": 0})
@@ -143,12 +171,20 @@ def compute_marts(csv_dir: str | Path) -> dict[str, list[dict]]:
         d["sub"] += o["subtotal"]
         d["tax"] += o["tax_paid"]
         d["tot"] += o["order_total"]
-    fct_daily = [{
-        "order_date": day, "store_id": sid, "store_name": store_name.get(sid),
-        "order_count": d["n"], "customer_count": len(d["custs"]),
-        "revenue_pretax": dollars(d["sub"]), "tax_collected": dollars(d["tax"]),
-        "revenue": dollars(d["tot"]), "avg_order_value": _round_half_up_div(d["tot"], d["n"]),
-    } for (day, sid), d in sorted(daily.items())]
+    fct_daily = [
+        {
+            "order_date": day,
+            "store_id": sid,
+            "store_name": store_name.get(sid),
+            "order_count": d["n"],
+            "customer_count": len(d["custs"]),
+            "revenue_pretax": dollars(d["sub"]),
+            "tax_collected": dollars(d["tax"]),
+            "revenue": dollars(d["tot"]),
+            "avg_order_value": _round_half_up_div(d["tot"], d["n"]),
+        }
+        for (day, sid), d in sorted(daily.items())
+    ]
 
     # ---- customers and their activity
     tweets_by_user: dict[str, list[datetime]] = defaultdict(list)
@@ -158,24 +194,36 @@ def compute_marts(csv_dir: str | Path) -> dict[str, list[dict]]:
     for c in raw["raw_customers"]:
         cid, co = c["id"], by_customer.get(c["id"], [])
         times = [o["ordered_at"] for o in co]
-        dim_customers.append({
-            "customer_id": cid, "customer_name": c["name"],
-            "first_order_date": min(times).date() if times else None,
-            "most_recent_order_date": max(times).date() if times else None,
-            "lifetime_order_count": len(co),
-            "lifetime_spend_pretax": dollars(sum(o["subtotal"] for o in co)),
-            "lifetime_spend": dollars(sum(o["order_total"] for o in co)),
-            "customer_type": "returning" if len(co) > 1 else "new",
-        })
+        dim_customers.append(
+            {
+                "customer_id": cid,
+                "customer_name": c["name"],
+                "first_order_date": min(times).date() if times else None,
+                "most_recent_order_date": max(times).date() if times else None,
+                "lifetime_order_count": len(co),
+                "lifetime_spend_pretax": dollars(sum(o["subtotal"] for o in co)),
+                "lifetime_spend": dollars(sum(o["order_total"] for o in co)),
+                "customer_type": "returning" if len(co) > 1 else "new",
+            }
+        )
         events = times + tweets_by_user.get(cid, [])
-        fct_activity.append({
-            "customer_id": cid, "order_count": len(co),
-            "tweet_count": len(tweets_by_user.get(cid, [])), "event_count": len(events),
-            "active_days": len({e.date() for e in events}),
-            "first_event_at": min(events) if events else None,
-            "last_event_at": max(events) if events else None,
-        })
+        fct_activity.append(
+            {
+                "customer_id": cid,
+                "order_count": len(co),
+                "tweet_count": len(tweets_by_user.get(cid, [])),
+                "event_count": len(events),
+                "active_days": len({e.date() for e in events}),
+                "first_event_at": min(events) if events else None,
+                "last_event_at": max(events) if events else None,
+            }
+        )
 
-    return {"dim_customers": dim_customers, "dim_products": dim_products,
-            "dim_stores": dim_stores, "fct_orders": fct_orders,
-            "fct_daily_store_sales": fct_daily, "fct_customer_activity": fct_activity}
+    return {
+        "dim_customers": dim_customers,
+        "dim_products": dim_products,
+        "dim_stores": dim_stores,
+        "fct_orders": fct_orders,
+        "fct_daily_store_sales": fct_daily,
+        "fct_customer_activity": fct_activity,
+    }

@@ -17,7 +17,10 @@ RANGE_END = "dagster/asset_partition_range_end"
 
 
 def tweet_line(tweet_id: str, user: str, at: str) -> str:
-    return json.dumps({"id": tweet_id, "user_id": user, "tweeted_at": at, "content": "jaffles!"}) + "\n"
+    return (
+        json.dumps({"id": tweet_id, "user_id": user, "tweeted_at": at, "content": "jaffles!"})
+        + "\n"
+    )
 
 
 @pytest.fixture
@@ -33,7 +36,7 @@ def tick(lake: LakeResource, cursor: str | None):
 
 def test_schedule_requests_the_previous_day():
     schedule = defs.resolve_schedule_def("daily_schedule")
-    when = dt.datetime(2019, 1, 2, 1, 0, tzinfo=dt.timezone.utc)
+    when = dt.datetime(2019, 1, 2, 1, 0, tzinfo=dt.UTC)
     with build_schedule_context(scheduled_execution_time=when) as context:
         data = schedule.evaluate_tick(context)
     [request] = data.run_requests
@@ -44,7 +47,9 @@ def test_schedule_requests_the_previous_day():
 
 def test_sensor_requests_new_files_once_and_changed_files_again(lake):
     for day in ("2018-09-01", "2018-09-02", "2018-09-04"):
-        lake.write_bytes(landing_daily_path("tweets", day), tweet_line(day, "c1", f"{day}T10:00:00").encode())
+        lake.write_bytes(
+            landing_daily_path("tweets", day), tweet_line(day, "c1", f"{day}T10:00:00").encode()
+        )
     lake.write_bytes(landing_reference_path("products"), b"sku,name,type,price,description\n")
 
     requests, cursor = tick(lake, None)
@@ -63,7 +68,10 @@ def test_sensor_requests_new_files_once_and_changed_files_again(lake):
     # A file delivered again with new content is requested again, alone.
     lake.write_bytes(
         landing_daily_path("tweets", "2018-09-02"),
-        (tweet_line("a", "c1", "2018-09-02T10:00:00") + tweet_line("b", "c2", "2018-09-02T11:00:00")).encode(),
+        (
+            tweet_line("a", "c1", "2018-09-02T10:00:00")
+            + tweet_line("b", "c2", "2018-09-02T11:00:00")
+        ).encode(),
     )
     changed, cursor = tick(lake, cursor)
     assert [(r.job_name, r.tags[RANGE_START], r.tags[RANGE_END]) for r in changed] == [
@@ -114,7 +122,9 @@ def test_sensor_run_request_updates_the_marts(full_run):
     try:
         [request], cursor = tick(session_lake, cursor)
         assert (request.job_name, request.tags[RANGE_START], request.tags[RANGE_END]) == (
-            "tweets_files_job", day, day
+            "tweets_files_job",
+            day,
+            day,
         )
         assert run_and_count(request, customer) == (1, before + 1)
     finally:
@@ -134,7 +144,9 @@ def run_and_count(request, customer: str) -> tuple[int, int]:
         (after,) = conn.execute(
             "select tweet_count from marts.fct_customer_activity where customer_id = ?", [customer]
         ).fetchone()
-        (loaded,) = conn.execute("select count(*) from raw.tweets where id = 'extra-tweet'").fetchone()
+        (loaded,) = conn.execute(
+            "select count(*) from raw.tweets where id = 'extra-tweet'"
+        ).fetchone()
     return loaded, after
 
 

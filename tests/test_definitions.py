@@ -10,7 +10,14 @@ from data_platform.transformation.dbt_assets import dbt_project
 
 RAW = ["customers", "orders", "order_items", "products", "stores", "supplies", "tweets"]
 STAGING = [f"stg_{name}" for name in RAW]
-MARTS = ["dim_customers", "dim_products", "dim_stores", "fct_orders", "fct_daily_store_sales", "fct_customer_activity"]
+MARTS = [
+    "dim_customers",
+    "dim_products",
+    "dim_stores",
+    "fct_orders",
+    "fct_daily_store_sales",
+    "fct_customer_activity",
+]
 PARTITIONED = {"orders", "order_items", "tweets"}
 
 

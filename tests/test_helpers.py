@@ -19,8 +19,14 @@ def test_defaults_derive_from_one_state_folder():
 
 
 def test_landing_paths_round_trip():
-    assert lake_layout.landing_daily_path("tweets", dt.date(2018, 9, 1)) == "landing/tweets/2018-09-01.jsonl"
-    assert lake_layout.parse_landing_path("landing/tweets/2018-09-01.jsonl") == ("tweets", "2018-09-01")
+    assert (
+        lake_layout.landing_daily_path("tweets", dt.date(2018, 9, 1))
+        == "landing/tweets/2018-09-01.jsonl"
+    )
+    assert lake_layout.parse_landing_path("landing/tweets/2018-09-01.jsonl") == (
+        "tweets",
+        "2018-09-01",
+    )
     assert lake_layout.landing_reference_path("stores") == "landing/stores/stores.csv"
     assert lake_layout.parse_landing_path("landing/stores/stores.csv") == ("stores", None)
 
@@ -41,7 +47,10 @@ def test_unknown_landing_paths_are_ignored(path):
 
 
 def test_raw_paths():
-    assert lake_layout.raw_partition_path("orders", "2018-09-01") == "raw/orders/date=2018-09-01/orders.parquet"
+    assert (
+        lake_layout.raw_partition_path("orders", "2018-09-01")
+        == "raw/orders/date=2018-09-01/orders.parquet"
+    )
     assert lake_layout.raw_table_path("customers") == "raw/customers/customers.parquet"
 
 
@@ -49,7 +58,10 @@ def test_days_in_window_is_half_open():
     start = dt.datetime(2018, 9, 1)
     assert days_in_window(start, dt.datetime(2018, 9, 2)) == [dt.date(2018, 9, 1)]
     assert len(days_in_window(start, dt.datetime(2018, 10, 1))) == 30
-    assert days_in_window(start, dt.datetime(2018, 9, 2, 6)) == [dt.date(2018, 9, 1), dt.date(2018, 9, 2)]
+    assert days_in_window(start, dt.datetime(2018, 9, 2, 6)) == [
+        dt.date(2018, 9, 1),
+        dt.date(2018, 9, 2),
+    ]
 
 
 def test_chunk_days_keeps_order_and_size():

@@ -3,7 +3,6 @@
 import hashlib
 import os
 import subprocess
-
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -12,10 +11,16 @@ from tests.conftest import BIN
 
 
 def seed(home: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATA_PLATFORM_", "DAGSTER_HOME"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DATA_PLATFORM_", "DAGSTER_HOME"))
+    }
     env["DATA_PLATFORM_HOME"] = str(home)
     return subprocess.run(
-        [str(BIN / "data-platform"), "seed", *args], env=env, capture_output=True, text=True
+        [str(BIN / "data-platform"), "seed", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -43,8 +48,11 @@ def test_seeding_twice_changes_nothing(tmp_path, small_csv_dir):
     before = snapshot(home)
     assert len(before["tables"]["orders"]) > 0
     assert any(name.endswith(".jsonl") for name in before["files"])
-    assert {"lake/landing/products/products.csv", "lake/landing/stores/stores.csv",
-            "lake/landing/supplies/supplies.csv"} <= set(before["files"])
+    assert {
+        "lake/landing/products/products.csv",
+        "lake/landing/stores/stores.csv",
+        "lake/landing/supplies/supplies.csv",
+    } <= set(before["files"])
 
     second = seed(home, "--from-csv", str(small_csv_dir))
     assert second.returncode == 0, second.stderr

@@ -6,8 +6,13 @@ from dagster import AssetKey, AssetSelection, define_asset_job
 
 from data_platform.ingestion import contracts
 
-SHOP_RAW = [AssetKey(["raw", d.name]) for d in (contracts.CUSTOMERS, contracts.ORDERS, contracts.ORDER_ITEMS)]
-REFERENCE_RAW = [AssetKey(["raw", d.name]) for d in (contracts.PRODUCTS, contracts.STORES, contracts.SUPPLIES)]
+SHOP_RAW = [
+    AssetKey(["raw", d.name])
+    for d in (contracts.CUSTOMERS, contracts.ORDERS, contracts.ORDER_ITEMS)
+]
+REFERENCE_RAW = [
+    AssetKey(["raw", d.name]) for d in (contracts.PRODUCTS, contracts.STORES, contracts.SUPPLIES)
+]
 TWEETS_RAW = [AssetKey(["raw", contracts.TWEETS.name])]
 
 # The whole graph; the CLI runs it over every partition present in the data.

@@ -13,7 +13,6 @@ Runs requested:
   as a single-run partition range (the ``dagster/asset_partition_range_*`` tags).
 """
 
-
 import datetime as dt
 import hashlib
 import json
@@ -69,9 +68,9 @@ def plan_runs(
     """
     listed = {f.path for f in listing}
     cursor = {path: version for path, version in seen.items() if path in listed}
-    fresh = [
-        f for f in listing if parse_landing_path(f.path) and seen.get(f.path) != f.version
-    ][:limit]
+    fresh = [f for f in listing if parse_landing_path(f.path) and seen.get(f.path) != f.version][
+        :limit
+    ]
 
     reference = [f for f in fresh if parse_landing_path(f.path)[1] is None]
     daily = sorted(
@@ -89,7 +88,9 @@ def plan_runs(
 def _contiguous(daily: list[tuple[str, LakeFile]]):
     group: list[tuple[str, LakeFile]] = []
     for day, file in daily:
-        if group and dt.date.fromisoformat(day) - dt.date.fromisoformat(group[-1][0]) > dt.timedelta(days=1):
+        if group and dt.date.fromisoformat(day) - dt.date.fromisoformat(
+            group[-1][0]
+        ) > dt.timedelta(days=1):
             yield group[0][0], group[-1][0], [f for _, f in group]
             group = []
         group.append((day, file))
@@ -108,9 +109,15 @@ def landing_sensor(context: SensorEvaluationContext, lake: LakeResource):
     seen = json.loads(context.cursor) if context.cursor else {}
     runs, cursor = plan_runs(lake.list_files(LANDING), seen)
     if not runs:
-        return SensorResult(skip_reason=SkipReason("no new or changed landing files"), cursor=json.dumps(cursor, sort_keys=True))
+        return SensorResult(
+            skip_reason=SkipReason("no new or changed landing files"),
+            cursor=json.dumps(cursor, sort_keys=True),
+        )
     context.log.info(
-        "; ".join(f"{r.job_name} {r.first_day or ''}..{r.last_day or ''}: {len(r.files)} files" for r in runs)
+        "; ".join(
+            f"{r.job_name} {r.first_day or ''}..{r.last_day or ''}: {len(r.files)} files"
+            for r in runs
+        )
     )
     return SensorResult(
         run_requests=[r.to_run_request() for r in runs], cursor=json.dumps(cursor, sort_keys=True)

@@ -32,6 +32,11 @@ class RawDataset:
     def table(self) -> str:
         return f"{RAW_SCHEMA}.{self.name}"
 
+    @property
+    def source_schema(self) -> pa.Schema:
+        """The columns the source delivers: the raw schema less the lineage column."""
+        return pa.schema([f for f in self.schema if f.name != PARTITION_COLUMN])
+
 
 def _schema(*fields: tuple[str, pa.DataType], partitioned: bool = False) -> pa.Schema:
     columns = [pa.field(name, kind) for name, kind in fields]

@@ -5,7 +5,6 @@ full; tweets arrive as one JSON Lines file per day (``landing/tweets/YYYY-MM-DD.
 are daily-partitioned by that day. A day without a file is an empty partition.
 """
 
-
 import datetime as dt
 import io
 
@@ -33,14 +32,9 @@ from data_platform.resources.lake import LakeResource
 REFERENCE = (contracts.PRODUCTS, contracts.STORES, contracts.SUPPLIES)
 
 
-def source_schema(dataset: RawDataset) -> pa.Schema:
-    """The columns a landing file of ``dataset`` carries (the raw schema less lineage columns)."""
-    return pa.schema([f for f in dataset.schema if f.name != PARTITION_COLUMN])
-
-
 def read_reference_csv(data: bytes, dataset: RawDataset) -> pa.Table:
     """Parse a reference CSV with the dataset's column types; raises ``pyarrow.ArrowInvalid``."""
-    schema = source_schema(dataset)
+    schema = dataset.source_schema
     return pacsv.read_csv(
         io.BytesIO(data),
         convert_options=pacsv.ConvertOptions(
@@ -51,19 +45,19 @@ def read_reference_csv(data: bytes, dataset: RawDataset) -> pa.Table:
 
 def read_daily_jsonl(data: bytes, dataset: RawDataset, day: dt.date) -> pa.Table:
     """Parse one day's JSON Lines file; adds ``_partition_date`` = ``day``."""
-    schema = source_schema(dataset)
+    schema = dataset.source_schema
     table = pajson.read_json(
         io.BytesIO(data),
-        parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
+        parse_options=pajson.ParseOptions(
+            explicit_schema=schema, unexpected_field_behavior="ignore"
+        ),
     ).select(schema.names)
-    return table.append_column(
-        PARTITION_COLUMN, pa.array([day] * table.num_rows, pa.date32())
-    )
+    return table.append_column(PARTITION_COLUMN, pa.array([day] * table.num_rows, pa.date32()))
 
 
 def _reference_asset(dataset: RawDataset):
     path = landing_reference_path(dataset.name)
-    columns = ", ".join(f"{f.name} ({f.type})" for f in source_schema(dataset))
+    columns = ", ".join(f"{f.name} ({f.type})" for f in dataset.source_schema)
 
     @asset(
         key=raw_key(dataset),

@@ -4,7 +4,6 @@ Orders and order items are daily-partitioned by the order's ``ordered_at`` date;
 extracted in full on every run (the table is small and has no change timestamp).
 """
 
-
 import datetime as dt
 
 import pyarrow as pa
@@ -48,7 +47,6 @@ def _with_partition_date(rows: pa.Table, time_column: str) -> pa.Table:
 def build_shop_assets(start_date: str):
     """The three shop-database ingests, with daily partitions starting at ``start_date``."""
     partitions = daily_partitions(start_date)
-    without_partition = lambda d: pa.schema([f for f in d.schema if f.name != contracts.PARTITION_COLUMN])  # noqa: E731
 
     @asset(
         key=raw_key(contracts.CUSTOMERS),
@@ -66,7 +64,7 @@ def build_shop_assets(start_date: str):
         shop_db: ShopDatabaseResource, lake: LakeResource, warehouse: DuckDBResource
     ) -> MaterializeResult:
         statement = sa.select(customers.c.id, customers.c.name).order_by(customers.c.id)
-        table = shop_db.fetch_arrow(statement, without_partition(contracts.CUSTOMERS))
+        table = shop_db.fetch_arrow(statement, contracts.CUSTOMERS.source_schema)
         return load_whole(contracts.CUSTOMERS, table, "shop_db.customers", lake, warehouse)
 
     @asset(
@@ -90,7 +88,7 @@ def build_shop_assets(start_date: str):
         lake: LakeResource,
         warehouse: DuckDBResource,
     ) -> MaterializeResult:
-        schema = without_partition(contracts.ORDERS)
+        schema = contracts.ORDERS.source_schema
 
         def extract(first: dt.date, last: dt.date):
             start, end = _day_bounds(first, last)
@@ -125,7 +123,7 @@ def build_shop_assets(start_date: str):
         warehouse: DuckDBResource,
     ) -> MaterializeResult:
         schema = pa.schema(
-            [*without_partition(contracts.ORDER_ITEMS), pa.field("ordered_at", pa.timestamp("us"))]
+            [*contracts.ORDER_ITEMS.source_schema, pa.field("ordered_at", pa.timestamp("us"))]
         )
 
         def extract(first: dt.date, last: dt.date):

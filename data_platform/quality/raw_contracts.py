@@ -92,7 +92,7 @@ class Supplies(pa.DataFrameModel):
 
     class Config:
         strict = True
-        unique = ["id", "sku"]
+        unique = ["id", "sku"]  # noqa: RUF012 (pandera reads a list)
 
 
 class Tweets(pa.DataFrameModel):
@@ -152,8 +152,11 @@ def validate(dataset: str, table: pyarrow.Table, source: str) -> Violations:
     Returns the violations; never raises for bad data. The sample names the source, the row
     (0-based within the batch), the column, the failed check and the offending value.
     """
-    frame = to_pandas(table.drop_columns([contracts.PARTITION_COLUMN])
-                      if contracts.PARTITION_COLUMN in table.column_names else table)
+    frame = to_pandas(
+        table.drop_columns([contracts.PARTITION_COLUMN])
+        if contracts.PARTITION_COLUMN in table.column_names
+        else table
+    )
     result = Violations(rows_checked=len(frame))
     try:
         MODELS[dataset].validate(frame, lazy=True)

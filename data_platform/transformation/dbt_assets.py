@@ -7,7 +7,6 @@ table. dbt tests are asset checks; a failing error-severity test makes ``dbt bui
 models below it.
 """
 
-
 from collections.abc import Mapping
 from typing import Any
 

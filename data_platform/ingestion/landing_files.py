@@ -11,20 +11,16 @@ import io
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
-from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
+from dagster import AssetExecutionContext, MaterializeResult
 from dagster_duckdb import DuckDBResource
 
 from data_platform.ingestion import contracts
 from data_platform.ingestion.contracts import PARTITION_COLUMN, RawDataset
 from data_platform.ingestion.partitions import daily_partitions
 from data_platform.ingestion.raw_loading import (
-    GROUP,
-    OWNERS,
-    WAREHOUSE_POOL,
     load_daily,
     load_whole,
-    raw_contract_spec,
-    raw_key,
+    raw_asset,
 )
 from data_platform.lake_layout import landing_daily_path, landing_reference_path
 from data_platform.resources.lake import LakeResource
@@ -59,18 +55,14 @@ def _reference_asset(dataset: RawDataset):
     path = landing_reference_path(dataset.name)
     columns = ", ".join(f"{f.name} ({f.type})" for f in dataset.source_schema)
 
-    @asset(
-        key=raw_key(dataset),
+    @raw_asset(
+        dataset,
         description=(
             f"{dataset.name.capitalize()} reference data from the landing file {path}, "
             f"replaced in full. One row per {' + '.join(dataset.key)}: {columns}; money in "
             f"integer cents. Table raw.{dataset.name}."
         ),
-        group_name=GROUP,
-        owners=OWNERS,
         kinds={"csv", "parquet", "duckdb"},
-        pool=WAREHOUSE_POOL,
-        check_specs=[raw_contract_spec(dataset)],
     )
     def _asset(lake: LakeResource, warehouse: DuckDBResource) -> MaterializeResult:
         if not lake.exists(path):
@@ -85,20 +77,15 @@ def build_landing_assets(start_date: str):
     """The four landing-file ingests; tweets have daily partitions from ``start_date``."""
     partitions = daily_partitions(start_date)
 
-    @asset(
-        key=raw_key(contracts.TWEETS),
+    @raw_asset(
+        contracts.TWEETS,
         description=(
             "Tweets about the shop, from one JSON Lines file per day in landing/tweets/, "
             "daily-partitioned by that day. One row per tweet: id, user_id (a customer id), "
             "tweeted_at (timestamp, no time zone), content, _partition_date. Table raw.tweets."
         ),
-        group_name=GROUP,
-        owners=OWNERS,
         kinds={"json", "parquet", "duckdb"},
-        pool=WAREHOUSE_POOL,
         partitions_def=partitions,
-        backfill_policy=BackfillPolicy.single_run(),
-        check_specs=[raw_contract_spec(contracts.TWEETS)],
     )
     def tweets_raw(
         context: AssetExecutionContext, lake: LakeResource, warehouse: DuckDBResource

@@ -24,10 +24,13 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
+    BackfillPolicy,
     MaterializeResult,
     MetadataValue,
+    PartitionsDefinition,
     TableColumn,
     TableSchema,
+    asset,
 )
 from dagster_duckdb import DuckDBResource
 
@@ -63,6 +66,28 @@ def raw_contract_spec(dataset: RawDataset) -> AssetCheckSpec:
             f"pandera contract of raw.{dataset.name}: column types, nullability, unique key "
             f"{', '.join(dataset.key)}, value ranges. Blocks downstream models when it fails."
         ),
+    )
+
+
+def raw_asset(
+    dataset: RawDataset,
+    description: str,
+    kinds: set[str],
+    partitions_def: PartitionsDefinition | None = None,
+):
+    """The ``@asset`` decorator every raw ingest shares: key ``raw/<name>``, group, owners,
+    the warehouse pool, the blocking ``raw_contract`` check, and for daily partitions a
+    single-run backfill policy (a range of days is one run)."""
+    return asset(
+        key=raw_key(dataset),
+        description=description,
+        group_name=GROUP,
+        owners=OWNERS,
+        kinds=kinds,
+        pool=WAREHOUSE_POOL,
+        partitions_def=partitions_def,
+        backfill_policy=BackfillPolicy.single_run() if partitions_def else None,
+        check_specs=[raw_contract_spec(dataset)],
     )
 
 

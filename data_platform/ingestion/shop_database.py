@@ -8,19 +8,15 @@ import datetime as dt
 
 import pyarrow as pa
 import sqlalchemy as sa
-from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
+from dagster import AssetExecutionContext, MaterializeResult
 from dagster_duckdb import DuckDBResource
 
 from data_platform.ingestion import contracts
 from data_platform.ingestion.partitions import daily_partitions
 from data_platform.ingestion.raw_loading import (
-    GROUP,
-    OWNERS,
-    WAREHOUSE_POOL,
     load_daily,
     load_whole,
-    raw_contract_spec,
-    raw_key,
+    raw_asset,
 )
 from data_platform.resources.lake import LakeResource
 from data_platform.resources.shop_db import (
@@ -48,17 +44,13 @@ def build_shop_assets(start_date: str):
     """The three shop-database ingests, with daily partitions starting at ``start_date``."""
     partitions = daily_partitions(start_date)
 
-    @asset(
-        key=raw_key(contracts.CUSTOMERS),
+    @raw_asset(
+        contracts.CUSTOMERS,
         description=(
             "Customers of the shop database, extracted in full. One row per customer: "
             "id (text), name (text). Parquet at raw/customers/, table raw.customers."
         ),
-        group_name=GROUP,
-        owners=OWNERS,
         kinds=KINDS,
-        pool=WAREHOUSE_POOL,
-        check_specs=[raw_contract_spec(contracts.CUSTOMERS)],
     )
     def customers_raw(
         shop_db: ShopDatabaseResource, lake: LakeResource, warehouse: DuckDBResource
@@ -67,20 +59,15 @@ def build_shop_assets(start_date: str):
         table = shop_db.fetch_arrow(statement, contracts.CUSTOMERS.source_schema)
         return load_whole(contracts.CUSTOMERS, table, "shop_db.customers", lake, warehouse)
 
-    @asset(
-        key=raw_key(contracts.ORDERS),
+    @raw_asset(
+        contracts.ORDERS,
         description=(
             "Orders of the shop database, one daily partition per ordered_at date. One row per "
             "order: id, customer, ordered_at (timestamp, no time zone), store_id, subtotal, "
             "tax_paid, order_total (integer cents), _partition_date. Table raw.orders."
         ),
-        group_name=GROUP,
-        owners=OWNERS,
         kinds=KINDS,
-        pool=WAREHOUSE_POOL,
         partitions_def=partitions,
-        backfill_policy=BackfillPolicy.single_run(),
-        check_specs=[raw_contract_spec(contracts.ORDERS)],
     )
     def orders_raw(
         context: AssetExecutionContext,
@@ -102,19 +89,14 @@ def build_shop_assets(start_date: str):
 
         return load_daily(context, contracts.ORDERS, extract, lake, warehouse)
 
-    @asset(
-        key=raw_key(contracts.ORDER_ITEMS),
+    @raw_asset(
+        contracts.ORDER_ITEMS,
         description=(
             "Order items of the shop database, partitioned by their order's ordered_at date. "
             "One row per item: id, order_id, sku, _partition_date. Table raw.order_items."
         ),
-        group_name=GROUP,
-        owners=OWNERS,
         kinds=KINDS,
-        pool=WAREHOUSE_POOL,
         partitions_def=partitions,
-        backfill_policy=BackfillPolicy.single_run(),
-        check_specs=[raw_contract_spec(contracts.ORDER_ITEMS)],
     )
     def order_items_raw(
         context: AssetExecutionContext,

@@ -11,6 +11,8 @@ PORT ?= 3000
 export DATA_PLATFORM_HOME ?= $(CURDIR)/.data
 export DAGSTER_HOME ?= $(DATA_PLATFORM_HOME)/dagster
 export DO_NOT_TRACK := 1
+# dagster dev and its code servers find dbt and dagster in the project virtualenv.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: dev test install seed prepare bootstrap lint bench clean
 

@@ -94,7 +94,7 @@ def _prepare() -> int:
 
     from data_platform.transformation.dbt_assets import dbt_project
 
-    dbt = DbtCliResource(project_dir=dbt_project, dbt_executable=settings.dbt_executable())
+    dbt = DbtCliResource(project_dir=dbt_project)
     invocation = dbt.cli(["parse"], target_path=Path("target"), raise_on_error=False).wait()
     if not invocation.is_successful():
         print("prepare: dbt parse failed", file=sys.stderr)

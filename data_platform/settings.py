@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -65,6 +66,11 @@ def apply_defaults() -> Path:
     for name, value in defaults(home).items():
         if not os.environ.get(name):
             os.environ[name] = value
+    # The platform runs without an activated virtualenv (.venv/bin/data-platform, dagster dev
+    # from make): dbt, which dagster-dbt calls by name, sits beside this interpreter.
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
     home.mkdir(parents=True, exist_ok=True)
     return home
 
@@ -84,15 +90,3 @@ def prepare_dagster_home() -> Path:
     ):
         shutil.copyfile(DAGSTER_YAML, target)
     return dagster_home
-
-
-def dbt_executable() -> str:
-    """The ``dbt`` installed beside this Python (the project's virtualenv), else ``dbt``.
-
-    The platform runs without an activated virtualenv (``.venv/bin/data-platform``), so
-    ``dbt`` need not be on ``PATH``.
-    """
-    import sys
-
-    beside = Path(sys.executable).parent / "dbt"
-    return str(beside) if beside.exists() else "dbt"

@@ -115,3 +115,21 @@ def seeded(small_csv_dir: Path) -> Path:
 def full_run(seeded: Path) -> subprocess.CompletedProcess:
     """``data-platform run`` over every partition of the seeded data."""
     return cli("run", check=False)
+
+
+@pytest.fixture(scope="session")
+def s3_env():
+    """An S3-API server on loopback (moto, its own process) and the AWS settings to reach it."""
+    from tests.servers import s3_server
+
+    with s3_server() as env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A fresh PostgreSQL database on the machine's server (127.0.0.1:5432)."""
+    from tests.servers import postgres_database
+
+    with postgres_database() as url:
+        yield url

@@ -1,8 +1,9 @@
 """The lake: a file store with ``landing/`` and ``raw/`` zones.
 
-By default a local folder; any URI that ``pyarrow.fs.FileSystem.from_uri`` understands works
-the same way, so moving to object storage is a settings change. Paths given to the resource
-are relative to its root and always use ``/``.
+By default a local folder; ``s3://bucket/prefix`` puts it on any S3-compatible store (AWS S3,
+MinIO, Ceph...) through s3fs, configured by the standard AWS settings (``AWS_ENDPOINT_URL``,
+``AWS_REGION``/``AWS_DEFAULT_REGION``, credentials from the usual chain). Moving the lake is a
+settings change. Paths given to the resource are relative to its root and always use ``/``.
 """
 
 from __future__ import annotations
@@ -11,20 +12,24 @@ import hashlib
 import io
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
+import fsspec
 import pyarrow as pa
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from dagster import ConfigurableResource
+from fsspec.implementations.local import LocalFileSystem
 from pydantic import Field, PrivateAttr
+
+_TMP_PREFIX = ".tmp-"
 
 
 @dataclass(frozen=True)
 class LakeFile:
     """One file in the lake: its path below the root, size in bytes, and content version.
 
-    ``version`` changes whenever the content changes (a content hash for local files), so a
-    sensor can tell a re-delivered file from one it has already processed.
+    ``version`` changes whenever the content changes: the object's ETag on S3, a content hash
+    for local files. A sensor uses it to tell a re-delivered file from one already processed.
     """
 
     path: str
@@ -35,23 +40,25 @@ class LakeFile:
 class LakeResource(ConfigurableResource):
     """Reads and writes lake files; every write is atomic (a reader never sees half a file)."""
 
-    url: str = Field(description="Root of the lake: a local folder or a filesystem URI.")
+    url: str = Field(description="Root of the lake: a local folder or an s3://bucket/prefix URL.")
 
-    _fs: pafs.FileSystem | None = PrivateAttr(default=None)
+    _fs: fsspec.AbstractFileSystem | None = PrivateAttr(default=None)
     _root: str = PrivateAttr(default="")
 
-    def _filesystem(self) -> tuple[pafs.FileSystem, str]:
+    def _filesystem(self) -> tuple[fsspec.AbstractFileSystem, str]:
         if self._fs is None:
-            url = self.url
-            if "://" not in url:
-                # A plain folder: make it absolute so from_uri accepts it, and create it.
-                import pathlib
-
-                local = pathlib.Path(url).expanduser().resolve()
+            if "://" in self.url and not self.url.startswith("file://"):
+                self._fs, root = fsspec.core.url_to_fs(self.url)
+            else:
+                local = Path(self.url.removeprefix("file://")).expanduser().resolve()
                 local.mkdir(parents=True, exist_ok=True)
-                url = str(local)
-            self._fs, self._root = pafs.FileSystem.from_uri(url)
-        return self._fs, self._root.rstrip("/")
+                self._fs, root = LocalFileSystem(), local.as_posix()
+            self._root = root.rstrip("/")
+        return self._fs, self._root
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self._filesystem()[0], LocalFileSystem)
 
     def _full(self, path: str) -> str:
         _, root = self._filesystem()
@@ -59,18 +66,25 @@ class LakeResource(ConfigurableResource):
 
     # -- writes -------------------------------------------------------------------------
     def write_bytes(self, path: str, data: bytes) -> None:
-        """Write ``data`` to ``path`` atomically: to a temporary name, then a rename."""
+        """Write ``data`` to ``path`` atomically.
+
+        Locally: to a temporary name in the same folder, then a rename. On S3 one PUT (or one
+        multipart upload) is atomic already: the object appears whole or not at all.
+        """
         fs, _ = self._filesystem()
         full = self._full(path)
+        if not self.is_local:
+            fs.pipe_file(full, data)
+            return
         parent = full.rsplit("/", 1)[0]
-        fs.create_dir(parent, recursive=True)
-        tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
+        fs.makedirs(parent, exist_ok=True)
+        tmp = f"{parent}/{_TMP_PREFIX}{uuid.uuid4().hex}"
         try:
-            with fs.open_output_stream(tmp) as out:
-                out.write(data)
-            fs.move(tmp, full)
+            fs.pipe_file(tmp, data)
+            fs.mv(tmp, full)
         except BaseException:
-            _delete_quietly(fs, tmp)
+            if fs.exists(tmp):
+                fs.rm_file(tmp)
             raise
 
     def write_parquet(self, path: str, table: pa.Table) -> None:
@@ -82,47 +96,46 @@ class LakeResource(ConfigurableResource):
     def delete(self, path: str) -> None:
         """Delete the file at ``path`` if it exists."""
         fs, _ = self._filesystem()
-        _delete_quietly(fs, self._full(path))
+        full = self._full(path)
+        if fs.exists(full):
+            fs.rm_file(full)
 
     # -- reads --------------------------------------------------------------------------
     def exists(self, path: str) -> bool:
         fs, _ = self._filesystem()
-        return fs.get_file_info(self._full(path)).type == pafs.FileType.File
+        return fs.isfile(self._full(path))
 
     def read_bytes(self, path: str) -> bytes:
         """The content of the file at ``path``; raises ``FileNotFoundError`` if absent."""
         fs, _ = self._filesystem()
-        with fs.open_input_stream(self._full(path)) as stream:
-            return stream.read()
+        return fs.cat_file(self._full(path))
 
     def read_parquet(self, path: str) -> pa.Table:
         """The Parquet file at ``path`` as an Arrow table."""
-        fs, _ = self._filesystem()
-        return pq.read_table(self._full(path), filesystem=fs)
+        return pq.read_table(io.BytesIO(self.read_bytes(path)))
 
     def list_files(self, prefix: str) -> list[LakeFile]:
-        """Every file below ``prefix`` (recursively), sorted by path; temporary files excluded."""
+        """Every file below ``prefix`` (recursively, past any page size), sorted by path.
+
+        Temporary files of unfinished local writes are left out.
+        """
         fs, root = self._filesystem()
-        selector = pafs.FileSelector(self._full(prefix), recursive=True, allow_not_found=True)
+        fs.invalidate_cache()  # listings must be fresh on every sensor tick
+        found = fs.find(self._full(prefix), detail=True)
         files = []
-        for info in fs.get_file_info(selector):
-            if info.type != pafs.FileType.File or info.base_name.startswith(".tmp-"):
+        for full, info in found.items():
+            if info.get("type") != "file" or full.rsplit("/", 1)[-1].startswith(_TMP_PREFIX):
                 continue
-            relative = info.path[len(root) + 1 :]
-            files.append(LakeFile(relative, info.size, self._version(fs, info.path)))
+            version = self._version(fs, full, info)
+            files.append(LakeFile(full[len(root) + 1 :], int(info.get("size") or 0), version))
         return sorted(files, key=lambda f: f.path)
 
-    @staticmethod
-    def _version(fs: pafs.FileSystem, full_path: str) -> str:
+    def _version(self, fs: fsspec.AbstractFileSystem, full: str, info: dict) -> str:
+        etag = info.get("ETag") or info.get("etag")
+        if etag:
+            return str(etag).strip('"')
         digest = hashlib.md5(usedforsecurity=False)
-        with fs.open_input_stream(full_path) as stream:
-            while chunk := stream.read(1 << 20):
+        with fs.open(full, "rb") as handle:
+            while chunk := handle.read(1 << 20):
                 digest.update(chunk)
         return digest.hexdigest()
-
-
-def _delete_quietly(fs: pafs.FileSystem, full_path: str) -> None:
-    try:
-        fs.delete_file(full_path)
-    except (FileNotFoundError, OSError):
-        pass

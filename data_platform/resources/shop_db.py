@@ -88,12 +88,25 @@ class ShopDatabaseResource(ConfigurableResource):
                 written += _upsert_batch(conn, insert, table, keys, batch)
         return written
 
-    def fetch_arrow(self, statement: sa.Select, schema: pa.Schema) -> pa.Table:
-        """Run ``statement`` and return its rows as an Arrow table of ``schema``."""
+    def fetch_arrow(
+        self, statement: sa.Select, schema: pa.Schema, batch_rows: int = 50_000
+    ) -> pa.Table:
+        """Run ``statement`` and return its rows as an Arrow table of ``schema``.
+
+        Rows are streamed (a server-side cursor where the driver has one) and converted a batch
+        of ``batch_rows`` at a time, so memory holds Arrow data, not a whole result of Python
+        rows. Identifiers are quoted by SQLAlchemy.
+        """
+        batches = []
         with self.engine().connect() as conn:
-            result = conn.execute(statement)
-            rows = [dict(zip(schema.names, row, strict=True)) for row in result]
-        return pa.Table.from_pylist(rows, schema=schema)
+            result = conn.execution_options(stream_results=True, yield_per=batch_rows).execute(
+                statement
+            )
+            for rows in result.partitions():
+                columns = zip(*rows, strict=True) if rows else [[] for _ in schema]
+                arrays = [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)]
+                batches.append(pa.RecordBatch.from_arrays(arrays, schema=schema))
+        return pa.Table.from_batches(batches, schema=schema)
 
     def count(self, table: sa.Table) -> int:
         with self.engine().connect() as conn:

@@ -38,9 +38,9 @@ def main() -> None:
     args = parser.parse_args()
 
     home = args.home or Path(tempfile.mkdtemp(prefix="data-platform-bench-"))
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DATA_PLATFORM_", "DAGSTER_HOME"))
-    }
+    # Backend settings (DATA_PLATFORM_LAKE_URL, ..._SHOP_DB_URL, AWS_*) pass through, so the
+    # same script measures the all-local and the server configurations.
+    env = {k: v for k, v in os.environ.items() if k not in ("DATA_PLATFORM_HOME", "DAGSTER_HOME")}
     env.update({"DATA_PLATFORM_HOME": str(home), "DO_NOT_TRACK": "1"})
 
     seed_args = (
@@ -70,6 +70,8 @@ def main() -> None:
         days = conn.execute("select count(distinct order_date) from marts.fct_orders").fetchone()[0]
 
     print(f"state folder        {home}")
+    print(f"lake                {env.get('DATA_PLATFORM_LAKE_URL', home / 'lake')}")
+    print(f"shop database       {env.get('DATA_PLATFORM_SHOP_DB_URL', 'sqlite (state folder)')}")
     print(f"data                {orders} orders, {items} items, {tweets} tweets, {days} days")
     print(f"seed                {seed_seconds:8.1f} s")
     print(f"headless full run   {run_seconds:8.1f} s")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import warnings
 
-from dagster import BetaWarning, Definitions, EnvVar
+from dagster import BetaWarning, Definitions, EnvVar, in_process_executor
 from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
 
@@ -21,6 +21,7 @@ from data_platform.automation.jobs import (
     tweets_files_job,
 )
 from data_platform.automation.landing_sensor import landing_sensor
+from data_platform.automation.retention import run_retention, run_retention_job
 from data_platform.automation.schedules import daily_schedule
 from data_platform.ingestion.landing_files import build_landing_assets
 from data_platform.ingestion.shop_database import build_shop_assets
@@ -43,9 +44,12 @@ def build_definitions() -> Definitions:
             *build_landing_assets(start_date),
             build_dbt_assets(),
         ],
-        jobs=[all_assets_job, daily_job, reference_files_job, tweets_files_job],
-        schedules=[daily_schedule],
+        jobs=[all_assets_job, daily_job, reference_files_job, tweets_files_job, run_retention_job],
+        schedules=[daily_schedule, run_retention],
         sensors=[landing_sensor],
+        # One process per run: steps share the loaded code (a step process costs seconds of
+        # imports), and a run never opens the DuckDB file from two processes at once.
+        executor=in_process_executor,
         resources={
             "lake": LakeResource(url=EnvVar(settings.LAKE_URL)),
             "shop_db": ShopDatabaseResource(url=EnvVar(settings.SHOP_DB_URL)),

@@ -15,6 +15,10 @@ Settings (name: default):
 - ``DATA_PLATFORM_PARTITION_START``: ``2018-09-01``; first daily partition (jafgen's epoch).
 - ``DATA_PLATFORM_DBT_TARGET``: ``duckdb``; the dbt target in ``dbt_project/profiles.yml``.
 - ``DAGSTER_HOME``: ``$DATA_PLATFORM_HOME/dagster``; Dagster's instance state.
+- ``DATA_PLATFORM_DAGSTER_CONFIG``: ``dagster.yaml``; the instance configuration copied to
+  ``$DAGSTER_HOME`` (``dagster.production.yaml`` for PostgreSQL storage).
+- ``DATA_PLATFORM_RUN_RETENTION_DAYS``: ``90``; runs (and their event logs) older than this are
+  deleted by the ``run_retention`` schedule.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-DAGSTER_YAML = PROJECT_ROOT / "dagster.yaml"
 
 # jafgen's simulation starts on this day (jafgen.curves.Day.EPOCH).
 JAFGEN_EPOCH = "2018-09-01"
@@ -37,6 +40,8 @@ WAREHOUSE_PATH = "DATA_PLATFORM_WAREHOUSE_PATH"
 SHOP_DB_URL = "DATA_PLATFORM_SHOP_DB_URL"
 PARTITION_START = "DATA_PLATFORM_PARTITION_START"
 DBT_TARGET = "DATA_PLATFORM_DBT_TARGET"
+DAGSTER_CONFIG = "DATA_PLATFORM_DAGSTER_CONFIG"
+RUN_RETENTION_DAYS = "DATA_PLATFORM_RUN_RETENTION_DAYS"
 
 
 def state_home() -> Path:
@@ -53,6 +58,8 @@ def defaults(home: Path) -> dict[str, str]:
         SHOP_DB_URL: f"sqlite:///{home / 'shop.db'}",
         PARTITION_START: JAFGEN_EPOCH,
         DBT_TARGET: "duckdb",
+        DAGSTER_CONFIG: "dagster.yaml",
+        RUN_RETENTION_DAYS: "90",
         "DAGSTER_HOME": str(home / "dagster"),
         # dbt and Dagster send no telemetry from this platform.
         "DO_NOT_TRACK": "1",
@@ -76,17 +83,20 @@ def apply_defaults() -> Path:
 
 
 def prepare_dagster_home() -> Path:
-    """Make ``$DAGSTER_HOME`` hold the project's ``dagster.yaml`` and return it.
+    """Make ``$DAGSTER_HOME/dagster.yaml`` the selected instance configuration; return the home.
 
-    Dagster reads its instance configuration from ``$DAGSTER_HOME/dagster.yaml``; the
-    project's copy at the top of the repository is the one under version control.
+    Dagster reads its instance configuration from ``$DAGSTER_HOME/dagster.yaml``; the files
+    under version control are ``dagster.yaml`` (local) and ``dagster.production.yaml``, chosen
+    by ``DATA_PLATFORM_DAGSTER_CONFIG`` (a path, relative to the project root or absolute).
+    Raises ``FileNotFoundError`` if the selected file does not exist.
     """
     apply_defaults()
+    source = PROJECT_ROOT / os.environ[DAGSTER_CONFIG]
+    if not source.is_file():
+        raise FileNotFoundError(f"{DAGSTER_CONFIG}: no instance configuration at {source}")
     dagster_home = Path(os.environ["DAGSTER_HOME"])
     dagster_home.mkdir(parents=True, exist_ok=True)
     target = dagster_home / "dagster.yaml"
-    if DAGSTER_YAML.exists() and (
-        not target.exists() or target.read_bytes() != DAGSTER_YAML.read_bytes()
-    ):
-        shutil.copyfile(DAGSTER_YAML, target)
+    if not target.exists() or target.read_bytes() != source.read_bytes():
+        shutil.copyfile(source, target)
     return dagster_home

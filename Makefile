@@ -25,13 +25,14 @@ dev: install seed prepare bootstrap
 test: install prepare
 	$(BIN)/pytest
 
-## install: the virtualenv, exactly as uv.lock pins it
+## install: the virtualenv, exactly as uv.lock pins it (TLS trusts the system's certificates,
+## as pip does, for networks behind an inspecting proxy)
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --frozen --inexact
+	UV_PROJECT_ENVIRONMENT=$(VENV) UV_SYSTEM_CERTS=1 $(BIN)/uv sync --frozen --inexact
 	touch $@
 
 ## seed: the demo sources (jafgen, SEED_YEARS years), unless the shop database has orders

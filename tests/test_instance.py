@@ -4,7 +4,6 @@ Also the run-retention job, on an ephemeral instance."""
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -46,7 +45,13 @@ def production_instance(tmp_path, postgres_url, full_run):
     webserver running against it (their own process groups, stopped afterwards)."""
     home = tmp_path / "dagster-home"
     home.mkdir()
-    shutil.copyfile(settings.PROJECT_ROOT / "dagster.production.yaml", home / "dagster.yaml")
+    production = (settings.PROJECT_ROOT / "dagster.production.yaml").read_text()
+    # The daemon's landing sensor starts runs on this fresh instance too; one run at a time
+    # keeps their DuckDB writes out of the run under test (concurrent writers: issue 4).
+    assert "max_concurrent_runs: 8" in production
+    (home / "dagster.yaml").write_text(
+        production.replace("max_concurrent_runs: 8", "max_concurrent_runs: 1")
+    )
     # dagster-postgres speaks psycopg2; SQLAlchemy 2.1 would pick psycopg 3 for postgresql://.
     dagster_url = sa.engine.make_url(postgres_url).set(drivername="postgresql+psycopg2")
     env = {
@@ -124,7 +129,7 @@ def test_run_through_the_queue_on_postgresql(production_instance):
         if status in ("SUCCESS", "FAILURE", "CANCELED") or time.monotonic() > deadline:
             break
         time.sleep(2)
-    assert status == "SUCCESS", seen
+    assert status == "SUCCESS", (seen, failure_messages(postgres_url, run_id))
 
     engine = sa.create_engine(postgres_url)
     with engine.connect() as conn:
@@ -146,6 +151,29 @@ def test_run_through_the_queue_on_postgresql(production_instance):
     engine.dispose()
     assert events.get("ASSET_MATERIALIZATION", 0) >= 3
     assert queued == 1, events  # it went through the run queue
+
+
+def failure_messages(postgres_url: str, run_id: str) -> list[str]:
+    """The run's failure events, so a failed assertion says why."""
+    engine = sa.create_engine(postgres_url)
+    with engine.connect() as conn:
+        bodies = conn.execute(
+            sa.text(
+                "select event from event_logs where run_id = :r and dagster_event_type in "
+                "('STEP_FAILURE', 'PIPELINE_FAILURE', 'ENGINE_EVENT')"
+            ),
+            {"r": run_id},
+        ).scalars()
+        messages = [_failure_text(json.loads(body)) for body in bodies]
+    engine.dispose()
+    return messages
+
+
+def _failure_text(record: dict) -> str:
+    error = ((record.get("dagster_event") or {}).get("event_specific_data") or {}).get(
+        "error"
+    ) or {}
+    return (record.get("user_message", "") + " " + str(error.get("message", "")))[:3000]
 
 
 def test_run_retention_deletes_old_runs():

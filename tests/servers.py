@@ -37,6 +37,19 @@ def unavailable(what: str) -> None:
     pytest.skip(f"{what} is not available")
 
 
+def wait_for_http(url: str, seconds: float, process: subprocess.Popen | None = None) -> bool:
+    """Poll ``url`` until it answers; False after ``seconds`` or once ``process`` has exited."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return True
+        except OSError:
+            if time.monotonic() > deadline or (process and process.poll() is not None):
+                return False
+            time.sleep(0.3)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -55,15 +68,8 @@ def s3_server() -> Iterator[dict[str, str]]:
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    unavailable("the moto S3 server")
-                time.sleep(0.2)
+        if not wait_for_http(f"{endpoint}/moto-api/", 30, process):
+            unavailable("the moto S3 server")
         yield {**S3_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint}
     finally:
         process.terminate()

@@ -16,7 +16,7 @@ from dagster import DagsterInstance
 from data_platform import settings
 from data_platform.definitions import defs
 from tests.conftest import BIN
-from tests.servers import free_port
+from tests.servers import free_port, wait_for_http
 
 LAUNCH = """
 mutation($params: ExecutionParams!) {
@@ -83,14 +83,7 @@ def production_instance(tmp_path, postgres_url, full_run):
         ),
     ]
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the webserver did not start"
-                time.sleep(1)
+        assert wait_for_http(f"http://127.0.0.1:{port}/server_info", 120), "no webserver"
         yield port, postgres_url
     finally:
         for process in processes:

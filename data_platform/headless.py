@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from dagster import DagsterInstance
 
 from data_platform import settings
+from data_platform.ingestion.partitions import (
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    partition_range_tags,
+)
 from data_platform.lake_layout import LANDING, parse_landing_path
 from data_platform.resources import from_environment
-
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 @dataclass
@@ -83,7 +85,7 @@ def execute(
                 f"the data starts on {window[0]}, before the first partition {start}: "
                 f"set {settings.PARTITION_START}"
             )
-        tags = {RANGE_START_TAG: window[0].isoformat(), RANGE_END_TAG: window[1].isoformat()}
+        tags = partition_range_tags(window[0].isoformat(), window[1].isoformat())
     job = defs.resolve_job_def(job_name)
     started = time.monotonic()
     instance = instance or DagsterInstance.get()

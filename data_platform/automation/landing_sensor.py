@@ -28,12 +28,11 @@ from dagster import (
 )
 
 from data_platform.automation.jobs import reference_files_job, tweets_files_job
+from data_platform.ingestion.partitions import partition_range_tags
 from data_platform.lake_layout import LANDING, parse_landing_path
 from data_platform.resources.lake import LakeFile, LakeResource
 
 MAX_FILES_PER_TICK = 500
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ class PlannedRun:
     def to_run_request(self) -> RunRequest:
         tags = {"landing_files": str(len(self.files))}
         if self.first_day:
-            tags.update({RANGE_START_TAG: self.first_day, RANGE_END_TAG: self.last_day})
+            tags.update(partition_range_tags(self.first_day, self.last_day))
         return RunRequest(run_key=self.run_key, job_name=self.job_name, tags=tags)
 
 

@@ -11,6 +11,15 @@ from collections.abc import Iterator
 
 from dagster import DailyPartitionsDefinition
 
+# Tags that make one run cover a range of partitions (with BackfillPolicy.single_run).
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def partition_range_tags(first_day: str, last_day: str) -> dict[str, str]:
+    """Run tags for the daily partitions ``first_day..last_day`` (ISO dates, inclusive)."""
+    return {RANGE_START_TAG: first_day, RANGE_END_TAG: last_day}
+
 
 def daily_partitions(start_date: str) -> DailyPartitionsDefinition:
     """Daily partitions from ``start_date`` (ISO date) up to yesterday."""

@@ -19,7 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import duckdb
+from data_platform import settings
+from data_platform.resources.warehouse import WarehouseResource
 
 BIN = Path(sys.executable).parent
 
@@ -38,10 +39,12 @@ def main() -> None:
     args = parser.parse_args()
 
     home = args.home or Path(tempfile.mkdtemp(prefix="data-platform-bench-"))
-    # Backend settings (DATA_PLATFORM_LAKE_URL, ..._SHOP_DB_URL, AWS_*) pass through, so the
-    # same script measures the all-local and the server configurations.
+    # Backend settings (DATA_PLATFORM_LAKE_URL, _SHOP_DB_URL, _WAREHOUSE_URL, AWS_*) pass
+    # through, so the same script measures the all-local and the server configurations.
     env = {k: v for k, v in os.environ.items() if k not in ("DATA_PLATFORM_HOME", "DAGSTER_HOME")}
     env.update({"DATA_PLATFORM_HOME": str(home), "DO_NOT_TRACK": "1"})
+    defaults = settings.defaults(home.resolve())
+    warehouse_url = env.get(settings.WAREHOUSE_URL) or defaults[settings.WAREHOUSE_URL]
 
     seed_args = (
         ["--years", str(args.years)] if args.years else ["--from-csv", str(args.from_csv.resolve())]
@@ -63,15 +66,18 @@ def main() -> None:
         print(run.stdout[-4000:], run.stderr[-4000:], sep="\n")
         raise SystemExit(f"the run failed (exit {run.returncode})")
 
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
-        orders = conn.execute("select count(*) from marts.fct_orders").fetchone()[0]
-        items = conn.execute("select count(*) from raw.order_items").fetchone()[0]
-        tweets = conn.execute("select count(*) from raw.tweets").fetchone()[0]
-        days = conn.execute("select count(distinct order_date) from marts.fct_orders").fetchone()[0]
+    (counts,) = WarehouseResource(url=warehouse_url).query(
+        "select (select count(*) from marts.fct_orders) as orders,"
+        " (select count(*) from raw.order_items) as items,"
+        " (select count(*) from raw.tweets) as tweets,"
+        " (select count(distinct order_date) from marts.fct_orders) as days"
+    )
+    orders, items, tweets, days = (counts[k] for k in ("orders", "items", "tweets", "days"))
 
     print(f"state folder        {home}")
-    print(f"lake                {env.get('DATA_PLATFORM_LAKE_URL', home / 'lake')}")
-    print(f"shop database       {env.get('DATA_PLATFORM_SHOP_DB_URL', 'sqlite (state folder)')}")
+    print(f"lake                {env.get(settings.LAKE_URL) or defaults[settings.LAKE_URL]}")
+    print(f"shop database       {env.get(settings.SHOP_DB_URL) or defaults[settings.SHOP_DB_URL]}")
+    print(f"warehouse           {warehouse_url}")
     print(f"data                {orders} orders, {items} items, {tweets} tweets, {days} days")
     print(f"seed                {seed_seconds:8.1f} s")
     print(f"headless full run   {run_seconds:8.1f} s")
@@ -80,19 +86,19 @@ def main() -> None:
     summary = run.stdout[run.stdout.rfind("\nrun ") + 1 :].strip()
     print(summary)
     if args.verify:
-        verify(home, args.from_csv or next((home / "generated").glob("*/jaffle-data")))
+        verify(warehouse_url, args.from_csv or next((home / "generated").glob("*/jaffle-data")))
 
 
-def verify(home: Path, csv_dir: Path) -> None:
+def verify(warehouse_url: str, csv_dir: Path) -> None:
     """Compare every mart with the oracle; exit 1 on any difference."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ is not installed
     from tests.mart_compare import MART_KEYS, differences, read_mart
     from tests.oracle import compute_marts
 
     expected = compute_marts(csv_dir)
     failed = False
     for mart, key in MART_KEYS.items():
-        problems = differences(expected[mart], read_mart(str(home / "warehouse.duckdb"), mart), key)
+        problems = differences(expected[mart], read_mart(warehouse_url, mart), key)
         print(
             f"verify {mart:24} {len(expected[mart]):7} rows: {'equal' if not problems else problems[:3]}"
         )

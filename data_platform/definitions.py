@@ -11,7 +11,6 @@ import warnings
 
 from dagster import BetaWarning, Definitions, EnvVar, in_process_executor
 from dagster_dbt import DbtCliResource
-from dagster_duckdb import DuckDBResource
 
 from data_platform import settings
 from data_platform.automation.jobs import (
@@ -25,7 +24,8 @@ from data_platform.automation.retention import run_retention, run_retention_job
 from data_platform.automation.schedules import daily_schedule
 from data_platform.ingestion.landing_files import build_landing_assets
 from data_platform.ingestion.shop_database import build_shop_assets
-from data_platform.resources import LakeResource, ShopDatabaseResource
+from data_platform.resources import LakeResource, ShopDatabaseResource, WarehouseResource
+from data_platform.resources.warehouse import parse_warehouse_url
 from data_platform.transformation.dbt_assets import build_dbt_assets, dbt_project
 
 # BackfillPolicy on @asset is marked beta in Dagster 1.13; ranges as one run depend on it.
@@ -37,11 +37,12 @@ def build_definitions() -> Definitions:
     settings.apply_defaults()
     # Partition definitions need a concrete start date when the code location loads.
     start_date = os.environ[settings.PARTITION_START]
+    warehouse_engine = parse_warehouse_url(os.environ[settings.WAREHOUSE_URL]).engine
     dbt_project.prepare_if_dev()
     return Definitions(
         assets=[
-            *build_shop_assets(start_date),
-            *build_landing_assets(start_date),
+            *build_shop_assets(start_date, warehouse_engine),
+            *build_landing_assets(start_date, warehouse_engine),
             build_dbt_assets(),
         ],
         jobs=[all_assets_job, daily_job, reference_files_job, tweets_files_job, run_retention_job],
@@ -53,7 +54,7 @@ def build_definitions() -> Definitions:
         resources={
             "lake": LakeResource(url=EnvVar(settings.LAKE_URL)),
             "shop_db": ShopDatabaseResource(url=EnvVar(settings.SHOP_DB_URL)),
-            "warehouse": DuckDBResource(database=EnvVar(settings.WAREHOUSE_PATH)),
+            "warehouse": WarehouseResource(url=EnvVar(settings.WAREHOUSE_URL)),
             "dbt": DbtCliResource(project_dir=dbt_project),
         },
     )

@@ -10,10 +10,14 @@ Settings (name: default):
 - ``DATA_PLATFORM_HOME``: ``<project>/.data``; the state folder.
 - ``DATA_PLATFORM_LAKE_URL``: ``$DATA_PLATFORM_HOME/lake``; root of the lake
   (``landing/`` and ``raw/`` zones).
-- ``DATA_PLATFORM_WAREHOUSE_PATH``: ``$DATA_PLATFORM_HOME/warehouse.duckdb``.
+- ``DATA_PLATFORM_WAREHOUSE_URL``: ``duckdb:///$DATA_PLATFORM_HOME/warehouse.duckdb``; the
+  warehouse engine and where it is (``postgresql://user:password@host:port/database`` for
+  PostgreSQL). It also picks the dbt target of the same engine; :func:`apply_defaults` derives
+  the variables ``dbt_project/profiles.yml`` reads (``DATA_PLATFORM_DBT_TARGET``,
+  ``DATA_PLATFORM_WAREHOUSE_PATH`` or ``DATA_PLATFORM_WAREHOUSE_HOST``, ``_PORT``, ``_USER``,
+  ``_PASSWORD``, ``_DATABASE``): they are outputs, not settings.
 - ``DATA_PLATFORM_SHOP_DB_URL``: ``sqlite:///$DATA_PLATFORM_HOME/shop.db``; any SQLAlchemy URL.
 - ``DATA_PLATFORM_PARTITION_START``: ``2018-09-01``; first daily partition (jafgen's epoch).
-- ``DATA_PLATFORM_DBT_TARGET``: ``duckdb``; the dbt target in ``dbt_project/profiles.yml``.
 - ``DAGSTER_HOME``: ``$DATA_PLATFORM_HOME/dagster``; Dagster's instance state.
 - ``DATA_PLATFORM_DAGSTER_CONFIG``: ``dagster.yaml``; the instance configuration copied to
   ``$DAGSTER_HOME`` (``dagster.production.yaml`` for PostgreSQL storage).
@@ -28,6 +32,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from data_platform.resources.warehouse import parse_warehouse_url
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
@@ -36,7 +42,7 @@ JAFGEN_EPOCH = "2018-09-01"
 
 HOME = "DATA_PLATFORM_HOME"
 LAKE_URL = "DATA_PLATFORM_LAKE_URL"
-WAREHOUSE_PATH = "DATA_PLATFORM_WAREHOUSE_PATH"
+WAREHOUSE_URL = "DATA_PLATFORM_WAREHOUSE_URL"
 SHOP_DB_URL = "DATA_PLATFORM_SHOP_DB_URL"
 PARTITION_START = "DATA_PLATFORM_PARTITION_START"
 DBT_TARGET = "DATA_PLATFORM_DBT_TARGET"
@@ -54,10 +60,9 @@ def defaults(home: Path) -> dict[str, str]:
     return {
         HOME: str(home),
         LAKE_URL: str(home / "lake"),
-        WAREHOUSE_PATH: str(home / "warehouse.duckdb"),
+        WAREHOUSE_URL: f"duckdb:///{home / 'warehouse.duckdb'}",
         SHOP_DB_URL: f"sqlite:///{home / 'shop.db'}",
         PARTITION_START: JAFGEN_EPOCH,
-        DBT_TARGET: "duckdb",
         DAGSTER_CONFIG: "dagster.yaml",
         RUN_RETENTION_DAYS: "90",
         "DAGSTER_HOME": str(home / "dagster"),
@@ -67,12 +72,23 @@ def defaults(home: Path) -> dict[str, str]:
     }
 
 
+def warehouse_dbt_env(url: str) -> dict[str, str]:
+    """The dbt target and connection variables for a warehouse URL (pure; unit-tested).
+
+    Raises ``ValueError`` for a URL of an unsupported engine.
+    """
+    location = parse_warehouse_url(url)
+    return {DBT_TARGET: location.dbt_target, **location.dbt_env()}
+
+
 def apply_defaults() -> Path:
     """Set every unset setting to its default, create the state folder, and return it."""
     home = state_home()
     for name, value in defaults(home).items():
         if not os.environ.get(name):
             os.environ[name] = value
+    # Derived, always recomputed: what dbt's profile needs to reach the configured warehouse.
+    os.environ.update(warehouse_dbt_env(os.environ[WAREHOUSE_URL]))
     # The platform runs without an activated virtualenv (.venv/bin/data-platform, dagster dev
     # from make): dbt, which dagster-dbt calls by name, sits beside this interpreter.
     bin_dir = str(Path(sys.executable).parent)

@@ -21,7 +21,7 @@ STATE = Path(tempfile.mkdtemp(prefix="data-platform-test-"))
 os.environ["DATA_PLATFORM_HOME"] = str(STATE / "home")
 for name in (
     "DATA_PLATFORM_LAKE_URL",
-    "DATA_PLATFORM_WAREHOUSE_PATH",
+    "DATA_PLATFORM_WAREHOUSE_URL",
     "DATA_PLATFORM_SHOP_DB_URL",
     "DATA_PLATFORM_PARTITION_START",
     "DAGSTER_HOME",

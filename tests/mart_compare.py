@@ -1,12 +1,12 @@
-"""Compare the marts in a DuckDB warehouse with the oracle's rows, key by key, every column."""
+"""Compare the marts in a warehouse (DuckDB or PostgreSQL) with expected rows, key by key,
+every column, every value."""
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
 
-import duckdb
-
+from data_platform.resources.warehouse import WarehouseResource
 from tests.oracle import index_by
 
 MART_KEYS = {
@@ -19,21 +19,18 @@ MART_KEYS = {
 }
 
 
-def read_mart(warehouse_path: str, mart: str) -> list[dict]:
-    with duckdb.connect(warehouse_path, read_only=True) as conn:
-        relation = conn.sql(f"select * from marts.{mart}")
-        columns = relation.columns
-        return [dict(zip(columns, row, strict=True)) for row in relation.fetchall()]
+def read_mart(warehouse_url: str, mart: str) -> list[dict]:
+    """Every row of ``marts.<mart>`` in the warehouse at ``warehouse_url``."""
+    return WarehouseResource(url=warehouse_url).query(f"select * from marts.{mart}")
 
 
-def mart_column_types(warehouse_path: str, mart: str) -> dict[str, str]:
-    with duckdb.connect(warehouse_path, read_only=True) as conn:
-        rows = conn.execute(
-            "select column_name, data_type from information_schema.columns "
-            "where table_schema = 'marts' and table_name = ?",
-            [mart],
-        ).fetchall()
-    return dict(rows)
+def mart_column_types(warehouse_url: str, mart: str) -> dict[str, str]:
+    """``{column: data type}`` of a mart, as the engine's information schema names them."""
+    rows = WarehouseResource(url=warehouse_url).query(
+        "select column_name, data_type from information_schema.columns "
+        f"where table_schema = 'marts' and table_name = '{mart}'"
+    )
+    return {row["column_name"]: row["data_type"] for row in rows}
 
 
 def differences(expected: list[dict], actual: list[dict], key: tuple[str, ...]) -> list[str]:

@@ -1,5 +1,6 @@
 """The whole pipeline on server backends chosen by settings alone: the lake on an S3-API
-server and the shop database on PostgreSQL; the marts against the independent oracle."""
+server, the shop database and the warehouse on PostgreSQL (two databases); the marts against
+the independent oracle and against the DuckDB warehouse built from the same input."""
 
 import os
 import subprocess
@@ -8,15 +9,22 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from data_platform.resources import LakeResource
+from data_platform.resources import LakeResource, WarehouseResource
 from tests.conftest import BIN
 from tests.mart_compare import MART_KEYS, differences, read_mart
 from tests.oracle import compute_marts
-from tests.servers import create_bucket
+from tests.servers import create_bucket, postgres_database
 
 
 @pytest.fixture(scope="module")
-def server_env(tmp_path_factory, s3_env, postgres_url):
+def warehouse_url():
+    """A second, fresh PostgreSQL database: the warehouse, apart from the shop database."""
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def server_env(tmp_path_factory, s3_env, postgres_url, warehouse_url):
     bucket = f"lake-{uuid.uuid4().hex[:8]}"
     create_bucket(s3_env, bucket)
     home = tmp_path_factory.mktemp("server-home")
@@ -29,6 +37,7 @@ def server_env(tmp_path_factory, s3_env, postgres_url):
             "DATA_PLATFORM_HOME": str(home),
             "DATA_PLATFORM_LAKE_URL": f"s3://{bucket}/jaffle",
             "DATA_PLATFORM_SHOP_DB_URL": postgres_url,
+            "DATA_PLATFORM_WAREHOUSE_URL": warehouse_url,
         }
     )
     return env
@@ -78,8 +87,36 @@ def test_lake_is_on_s3(server_run, server_env, monkeypatch):
     assert "lake" not in os.listdir(server_env["DATA_PLATFORM_HOME"])
 
 
+def test_warehouse_is_postgresql(server_run, server_env, small_csv_dir):
+    warehouse = WarehouseResource(url=server_env["DATA_PLATFORM_WAREHOUSE_URL"])
+    assert warehouse.engine == "postgres"
+    (row,) = warehouse.query("select count(*) as n from raw.orders")
+    with (small_csv_dir / "raw_orders.csv").open() as handle:
+        assert row["n"] == sum(1 for _ in handle) - 1
+    tables = warehouse.query(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_schema in ('raw', 'staging', 'marts')"
+    )
+    assert {(t["table_schema"], t["table_name"]) for t in tables} >= {
+        ("raw", "orders"),
+        ("staging", "stg_orders"),
+        ("marts", "fct_orders"),
+    }
+    assert not os.path.exists(os.path.join(server_env["DATA_PLATFORM_HOME"], "warehouse.duckdb"))
+
+
 @pytest.mark.parametrize("mart", sorted(MART_KEYS))
 def test_marts_equal_the_oracle(server_run, server_env, small_csv_dir, mart):
     expected = compute_marts(small_csv_dir)[mart]
-    warehouse = os.path.join(server_env["DATA_PLATFORM_HOME"], "warehouse.duckdb")
-    assert differences(expected, read_mart(warehouse, mart), MART_KEYS[mart]) == []
+    actual = read_mart(server_env["DATA_PLATFORM_WAREHOUSE_URL"], mart)
+    assert differences(expected, actual, MART_KEYS[mart]) == []
+
+
+@pytest.mark.parametrize("mart", sorted(MART_KEYS))
+def test_postgresql_marts_equal_the_duckdb_marts(server_run, server_env, full_run, mart):
+    """The same input (the session's small CSVs) through both engines gives the same rows."""
+    assert full_run.returncode == 0, full_run.stdout[-2000:]
+    duckdb_rows = read_mart(os.environ["DATA_PLATFORM_WAREHOUSE_URL"], mart)
+    postgres_rows = read_mart(server_env["DATA_PLATFORM_WAREHOUSE_URL"], mart)
+    assert len(duckdb_rows) == len(postgres_rows)
+    assert differences(duckdb_rows, postgres_rows, MART_KEYS[mart]) == []

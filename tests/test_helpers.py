@@ -7,15 +7,55 @@ import pytest
 
 from data_platform import lake_layout, settings
 from data_platform.ingestion.partitions import chunk_days, days_in_window
+from data_platform.resources.warehouse import parse_warehouse_url
 
 
 def test_defaults_derive_from_one_state_folder():
     values = settings.defaults(Path("/srv/state"))
     assert values["DATA_PLATFORM_LAKE_URL"] == "/srv/state/lake"
-    assert values["DATA_PLATFORM_WAREHOUSE_PATH"] == "/srv/state/warehouse.duckdb"
+    assert values["DATA_PLATFORM_WAREHOUSE_URL"] == "duckdb:////srv/state/warehouse.duckdb"
     assert values["DATA_PLATFORM_SHOP_DB_URL"] == "sqlite:////srv/state/shop.db"
     assert values["DAGSTER_HOME"] == "/srv/state/dagster"
     assert values["DATA_PLATFORM_PARTITION_START"] == "2018-09-01"
+
+
+def test_warehouse_url_picks_the_engine_and_the_dbt_target():
+    assert settings.warehouse_dbt_env("duckdb:////srv/state/warehouse.duckdb") == {
+        "DATA_PLATFORM_DBT_TARGET": "duckdb",
+        "DATA_PLATFORM_WAREHOUSE_PATH": "/srv/state/warehouse.duckdb",
+    }
+    assert settings.warehouse_dbt_env("duckdb:///md:jaffle")["DATA_PLATFORM_WAREHOUSE_PATH"] == (
+        "md:jaffle"
+    )
+    assert settings.warehouse_dbt_env("postgresql://dbt:p%40ss@wh.internal:6432/analytics") == {
+        "DATA_PLATFORM_DBT_TARGET": "postgres",
+        "DATA_PLATFORM_WAREHOUSE_HOST": "wh.internal",
+        "DATA_PLATFORM_WAREHOUSE_PORT": "6432",
+        "DATA_PLATFORM_WAREHOUSE_USER": "dbt",
+        "DATA_PLATFORM_WAREHOUSE_PASSWORD": "p@ss",
+        "DATA_PLATFORM_WAREHOUSE_DATABASE": "analytics",
+    }
+
+
+def test_postgres_warehouse_urls_for_each_driver():
+    location = parse_warehouse_url("postgresql+psycopg2://dbt:p%40ss@wh.internal/analytics")
+    assert location.engine == "postgres"
+    assert location.libpq_url() == "postgresql://dbt:p%40ss@wh.internal/analytics"
+    assert location.sqlalchemy_url() == "postgresql+psycopg://dbt:p%40ss@wh.internal/analytics"
+    assert location.dbt_env()["DATA_PLATFORM_WAREHOUSE_PORT"] == "5432"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "snowflake://account/db",  # an engine the raw loads do not write
+        "postgresql://user@host:5432",  # no database
+        "duckdb://relative.duckdb",  # a host, not a path
+    ],
+)
+def test_unsupported_warehouse_urls_are_refused(url):
+    with pytest.raises(ValueError, match="warehouse URL"):
+        parse_warehouse_url(url)
 
 
 def test_landing_paths_round_trip():

@@ -22,6 +22,11 @@ MONEY = {
 
 
 def warehouse() -> str:
+    """The session's warehouse URL (a DuckDB file)."""
+    return os.environ["DATA_PLATFORM_WAREHOUSE_URL"]
+
+
+def warehouse_file() -> str:
     return os.environ["DATA_PLATFORM_WAREHOUSE_PATH"]
 
 
@@ -67,7 +72,7 @@ def test_raw_tables_hold_every_source_row(full_run, seeded):
         "supplies": "raw_supplies.csv",
         "tweets": "raw_tweets.csv",
     }
-    with duckdb.connect(warehouse(), read_only=True) as conn:
+    with duckdb.connect(warehouse_file(), read_only=True) as conn:
         for table, name in expected.items():
             with (seeded / name).open(newline="") as handle:
                 source_rows = sum(1 for _ in csv.DictReader(handle))
@@ -86,7 +91,7 @@ def test_lake_has_a_parquet_file_per_partition(full_run):
         table = lake.read_parquet(raw_partition_path("orders", day))
         assert set(table.column("_partition_date").to_pylist()) <= {day}
         total += table.num_rows
-    with duckdb.connect(warehouse(), read_only=True) as conn:
+    with duckdb.connect(warehouse_file(), read_only=True) as conn:
         assert total == conn.execute("select count(*) from raw.orders").fetchone()[0]
 
 

@@ -12,7 +12,6 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 from dagster import AssetExecutionContext, MaterializeResult
-from dagster_duckdb import DuckDBResource
 
 from data_platform.ingestion import contracts
 from data_platform.ingestion.contracts import PARTITION_COLUMN, RawDataset
@@ -24,6 +23,7 @@ from data_platform.ingestion.raw_loading import (
 )
 from data_platform.lake_layout import landing_daily_path, landing_reference_path
 from data_platform.resources.lake import LakeResource
+from data_platform.resources.warehouse import DUCKDB, WarehouseResource
 
 REFERENCE = (contracts.PRODUCTS, contracts.STORES, contracts.SUPPLIES)
 
@@ -51,7 +51,7 @@ def read_daily_jsonl(data: bytes, dataset: RawDataset, day: dt.date) -> pa.Table
     return table.append_column(PARTITION_COLUMN, pa.array([day] * table.num_rows, pa.date32()))
 
 
-def _reference_asset(dataset: RawDataset):
+def _reference_asset(dataset: RawDataset, warehouse_engine: str):
     path = landing_reference_path(dataset.name)
     columns = ", ".join(f"{f.name} ({f.type})" for f in dataset.source_schema)
 
@@ -62,9 +62,9 @@ def _reference_asset(dataset: RawDataset):
             f"replaced in full. One row per {' + '.join(dataset.key)}: {columns}; money in "
             f"integer cents. Table raw.{dataset.name}."
         ),
-        kinds={"csv", "parquet", "duckdb"},
+        kinds={"csv", "parquet", warehouse_engine},
     )
-    def _asset(lake: LakeResource, warehouse: DuckDBResource) -> MaterializeResult:
+    def _asset(lake: LakeResource, warehouse: WarehouseResource) -> MaterializeResult:
         if not lake.exists(path):
             raise FileNotFoundError(f"landing file {path} is missing from the lake")
         table = read_reference_csv(lake.read_bytes(path), dataset)
@@ -73,8 +73,9 @@ def _reference_asset(dataset: RawDataset):
     return _asset
 
 
-def build_landing_assets(start_date: str):
-    """The four landing-file ingests; tweets have daily partitions from ``start_date``."""
+def build_landing_assets(start_date: str, warehouse_engine: str = DUCKDB):
+    """The four landing-file ingests; tweets have daily partitions from ``start_date``;
+    ``warehouse_engine`` (the configured warehouse) shows among the assets' kinds."""
     partitions = daily_partitions(start_date)
 
     @raw_asset(
@@ -84,11 +85,11 @@ def build_landing_assets(start_date: str):
             "daily-partitioned by that day. One row per tweet: id, user_id (a customer id), "
             "tweeted_at (timestamp, no time zone), content, _partition_date. Table raw.tweets."
         ),
-        kinds={"json", "parquet", "duckdb"},
+        kinds={"json", "parquet", warehouse_engine},
         partitions_def=partitions,
     )
     def tweets_raw(
-        context: AssetExecutionContext, lake: LakeResource, warehouse: DuckDBResource
+        context: AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource
     ) -> MaterializeResult:
         def extract(first: dt.date, last: dt.date):
             parts, sources = [], []
@@ -104,4 +105,4 @@ def build_landing_assets(start_date: str):
 
         return load_daily(context, contracts.TWEETS, extract, lake, warehouse)
 
-    return [*(_reference_asset(d) for d in REFERENCE), tweets_raw]
+    return [*(_reference_asset(d, warehouse_engine) for d in REFERENCE), tweets_raw]

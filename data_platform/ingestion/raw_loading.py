@@ -5,7 +5,7 @@ Both writes replace whole partitions, so re-running any partition gives the same
 - the lake gets one Parquet file per daily partition (or one per unpartitioned dataset), each
   written atomically;
 - the warehouse replaces the rows of the partitions in one transaction (delete the window,
-  insert the batch), or the whole table with ``CREATE OR REPLACE`` when unpartitioned.
+  insert the batch), or every row when unpartitioned (see ``WarehouseResource.replace_rows``).
 
 Each ingest validates its data against the dataset's pandera contract and reports the result
 as the blocking asset check ``raw_contract``.
@@ -32,19 +32,19 @@ from dagster import (
     TableSchema,
     asset,
 )
-from dagster_duckdb import DuckDBResource
 
 from data_platform.ingestion.contracts import PARTITION_COLUMN, RAW_SCHEMA, RawDataset
 from data_platform.ingestion.partitions import chunk_days, days_in_window
 from data_platform.lake_layout import raw_partition_path, raw_table_path
 from data_platform.quality.raw_contracts import Violations, validate
 from data_platform.resources.lake import LakeResource
+from data_platform.resources.warehouse import WarehouseResource
 
 OWNERS = ["team:data-platform"]
 GROUP = "ingestion"
-# Every writer of the DuckDB warehouse takes this pool; dagster.yaml limits it to one slot
-# because DuckDB allows a single writing process.
-WAREHOUSE_POOL = "duckdb_warehouse"
+# Every writer of the warehouse takes this pool; dagster.yaml limits it to one slot because
+# DuckDB allows a single writing process (a PostgreSQL warehouse may raise the limit).
+WAREHOUSE_POOL = "warehouse"
 RAW_CONTRACT_CHECK = "raw_contract"
 # Days extracted, validated and loaded together: bounds memory and per-day overhead.
 DAYS_PER_BATCH = 31
@@ -100,7 +100,7 @@ def load_daily(
     dataset: RawDataset,
     extract: Extract,
     lake: LakeResource,
-    warehouse: DuckDBResource,
+    warehouse: WarehouseResource,
 ) -> MaterializeResult:
     """Load every day of the run's partition window, a batch of days at a time."""
     start, end = context.partition_time_window
@@ -113,8 +113,12 @@ def load_daily(
         violations.merge(validate(dataset.name, batch, source))
         for day, part in _split_by_day(batch, batch_days):
             lake.write_parquet(raw_partition_path(dataset.name, day), part)
-        with warehouse.get_connection() as conn:
-            replace_window(conn, dataset, batch, batch_days[0], batch_days[-1])
+        warehouse.replace_rows(
+            RAW_SCHEMA,
+            dataset.name,
+            batch,
+            where=(PARTITION_COLUMN, batch_days[0], batch_days[-1]),
+        )
         rows += batch.num_rows
         context.log.info(
             f"raw.{dataset.name}: {batch.num_rows} rows for {batch_days[0]}..{batch_days[-1]}"
@@ -136,19 +140,13 @@ def load_whole(
     table: pa.Table,
     source: str,
     lake: LakeResource,
-    warehouse: DuckDBResource,
+    warehouse: WarehouseResource,
 ) -> MaterializeResult:
     """Replace an unpartitioned dataset in the lake and the warehouse with ``table``."""
     table = table.cast(dataset.schema)
     violations = validate(dataset.name, table, source)
     lake.write_parquet(raw_table_path(dataset.name), table)
-    with warehouse.get_connection() as conn:
-        conn.execute(f"create schema if not exists {RAW_SCHEMA}")
-        conn.register("incoming_batch", table)
-        try:
-            conn.execute(f"create or replace table {dataset.table} as select * from incoming_batch")
-        finally:
-            conn.unregister("incoming_batch")
+    warehouse.replace_rows(RAW_SCHEMA, dataset.name, table)
     return MaterializeResult(
         metadata={
             "dagster/row_count": table.num_rows,
@@ -159,30 +157,6 @@ def load_whole(
         },
         check_results=[_check_result(violations)],
     )
-
-
-def replace_window(conn, dataset: RawDataset, batch: pa.Table, first: dt.date, last: dt.date):
-    """Atomically replace the rows of days ``first..last`` of ``raw.<dataset>`` with ``batch``."""
-    conn.execute(f"create schema if not exists {RAW_SCHEMA}")
-    conn.register("incoming_batch", batch)
-    try:
-        conn.execute("begin transaction")
-        try:
-            conn.execute(
-                f"create table if not exists {dataset.table} as "
-                "select * from incoming_batch limit 0"
-            )
-            conn.execute(
-                f"delete from {dataset.table} where {PARTITION_COLUMN} between ? and ?",
-                [first, last],
-            )
-            conn.execute(f"insert into {dataset.table} by name select * from incoming_batch")
-            conn.execute("commit")
-        except BaseException:
-            conn.execute("rollback")
-            raise
-    finally:
-        conn.unregister("incoming_batch")
 
 
 def _split_by_day(batch: pa.Table, days: list[dt.date]) -> Iterator[tuple[dt.date, pa.Table]]:

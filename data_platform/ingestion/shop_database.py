@@ -9,7 +9,6 @@ import datetime as dt
 import pyarrow as pa
 import sqlalchemy as sa
 from dagster import AssetExecutionContext, MaterializeResult
-from dagster_duckdb import DuckDBResource
 
 from data_platform.ingestion import contracts
 from data_platform.ingestion.partitions import daily_partitions
@@ -25,8 +24,7 @@ from data_platform.resources.shop_db import (
     order_items,
     orders,
 )
-
-KINDS = {"sql", "parquet", "duckdb"}
+from data_platform.resources.warehouse import DUCKDB, WarehouseResource
 
 
 def _day_bounds(first: dt.date, last: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -40,9 +38,11 @@ def _with_partition_date(rows: pa.Table, time_column: str) -> pa.Table:
     return rows.append_column(contracts.PARTITION_COLUMN, days)
 
 
-def build_shop_assets(start_date: str):
-    """The three shop-database ingests, with daily partitions starting at ``start_date``."""
+def build_shop_assets(start_date: str, warehouse_engine: str = DUCKDB):
+    """The three shop-database ingests, with daily partitions starting at ``start_date``;
+    ``warehouse_engine`` (the configured warehouse) shows among the assets' kinds."""
     partitions = daily_partitions(start_date)
+    kinds = {"sql", "parquet", warehouse_engine}
 
     @raw_asset(
         contracts.CUSTOMERS,
@@ -50,10 +50,10 @@ def build_shop_assets(start_date: str):
             "Customers of the shop database, extracted in full. One row per customer: "
             "id (text), name (text). Parquet at raw/customers/, table raw.customers."
         ),
-        kinds=KINDS,
+        kinds=kinds,
     )
     def customers_raw(
-        shop_db: ShopDatabaseResource, lake: LakeResource, warehouse: DuckDBResource
+        shop_db: ShopDatabaseResource, lake: LakeResource, warehouse: WarehouseResource
     ) -> MaterializeResult:
         statement = sa.select(customers.c.id, customers.c.name).order_by(customers.c.id)
         table = shop_db.fetch_arrow(statement, contracts.CUSTOMERS.source_schema)
@@ -66,14 +66,14 @@ def build_shop_assets(start_date: str):
             "order: id, customer, ordered_at (timestamp, no time zone), store_id, subtotal, "
             "tax_paid, order_total (integer cents), _partition_date. Table raw.orders."
         ),
-        kinds=KINDS,
+        kinds=kinds,
         partitions_def=partitions,
     )
     def orders_raw(
         context: AssetExecutionContext,
         shop_db: ShopDatabaseResource,
         lake: LakeResource,
-        warehouse: DuckDBResource,
+        warehouse: WarehouseResource,
     ) -> MaterializeResult:
         schema = contracts.ORDERS.source_schema
 
@@ -95,14 +95,14 @@ def build_shop_assets(start_date: str):
             "Order items of the shop database, partitioned by their order's ordered_at date. "
             "One row per item: id, order_id, sku, _partition_date. Table raw.order_items."
         ),
-        kinds=KINDS,
+        kinds=kinds,
         partitions_def=partitions,
     )
     def order_items_raw(
         context: AssetExecutionContext,
         shop_db: ShopDatabaseResource,
         lake: LakeResource,
-        warehouse: DuckDBResource,
+        warehouse: WarehouseResource,
     ) -> MaterializeResult:
         schema = pa.schema(
             [*contracts.ORDER_ITEMS.source_schema, pa.field("ordered_at", pa.timestamp("us"))]

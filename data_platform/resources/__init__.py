@@ -2,8 +2,9 @@
 
 from data_platform.resources.lake import LakeFile, LakeResource
 from data_platform.resources.shop_db import ShopDatabaseResource
+from data_platform.resources.warehouse import WarehouseResource
 
-__all__ = ["LakeFile", "LakeResource", "ShopDatabaseResource"]
+__all__ = ["LakeFile", "LakeResource", "ShopDatabaseResource", "WarehouseResource"]
 
 
 def from_environment() -> tuple[ShopDatabaseResource, LakeResource]:

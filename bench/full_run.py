@@ -25,6 +25,30 @@ from data_platform.resources.warehouse import WarehouseResource
 BIN = Path(sys.executable).parent
 
 
+def platform_env(home: Path) -> tuple[dict[str, str], str]:
+    """The environment of a ``data-platform`` command on state folder ``home``, and the
+    warehouse URL it uses. Backend settings (``DATA_PLATFORM_LAKE_URL``, ``_SHOP_DB_URL``,
+    ``_WAREHOUSE_URL``, ``AWS_*``) pass through, so the same scripts measure the all-local and
+    the server configurations."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATA_PLATFORM_HOME", "DAGSTER_HOME")}
+    env.update({"DATA_PLATFORM_HOME": str(home), "DO_NOT_TRACK": "1"})
+    defaults = settings.defaults(home.resolve())
+    return env, env.get(settings.WAREHOUSE_URL) or defaults[settings.WAREHOUSE_URL]
+
+
+def timed(env: dict[str, str], *args: str) -> tuple[float, subprocess.CompletedProcess]:
+    """Run ``data-platform <args>``; its wall seconds and result. Exits on failure."""
+    started = time.monotonic()
+    result = subprocess.run(
+        [str(BIN / "data-platform"), *args], env=env, capture_output=True, text=True, check=False
+    )
+    seconds = time.monotonic() - started
+    if result.returncode:
+        print(result.stdout[-4000:], result.stderr[-4000:], sep="\n")
+        raise SystemExit(f"data-platform {' '.join(args)} failed (exit {result.returncode})")
+    return seconds, result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
@@ -39,32 +63,15 @@ def main() -> None:
     args = parser.parse_args()
 
     home = args.home or Path(tempfile.mkdtemp(prefix="data-platform-bench-"))
-    # Backend settings (DATA_PLATFORM_LAKE_URL, _SHOP_DB_URL, _WAREHOUSE_URL, AWS_*) pass
-    # through, so the same script measures the all-local and the server configurations.
-    env = {k: v for k, v in os.environ.items() if k not in ("DATA_PLATFORM_HOME", "DAGSTER_HOME")}
-    env.update({"DATA_PLATFORM_HOME": str(home), "DO_NOT_TRACK": "1"})
+    env, warehouse_url = platform_env(home)
     defaults = settings.defaults(home.resolve())
-    warehouse_url = env.get(settings.WAREHOUSE_URL) or defaults[settings.WAREHOUSE_URL]
-
     seed_args = (
         ["--years", str(args.years)] if args.years else ["--from-csv", str(args.from_csv.resolve())]
     )
-    started = time.monotonic()
-    subprocess.run([str(BIN / "data-platform"), "seed", *seed_args], env=env, check=True)
-    seed_seconds = time.monotonic() - started
-
-    subprocess.run(
-        [str(BIN / "data-platform"), "prepare"], env=env, check=True, capture_output=True
-    )
-    started = time.monotonic()
-    run = subprocess.run(
-        [str(BIN / "data-platform"), "run"], env=env, capture_output=True, text=True, check=False
-    )
-    run_seconds = time.monotonic() - started
+    seed_seconds, _ = timed(env, "seed", *seed_args)
+    timed(env, "prepare")
+    run_seconds, run = timed(env, "run")
     peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    if run.returncode:
-        print(run.stdout[-4000:], run.stderr[-4000:], sep="\n")
-        raise SystemExit(f"the run failed (exit {run.returncode})")
 
     (counts,) = WarehouseResource(url=warehouse_url).query(
         "select (select count(*) from marts.fct_orders) as orders,"

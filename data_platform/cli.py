@@ -3,7 +3,9 @@
 - ``data-platform seed --years N`` or ``--from-csv DIR``: put the demo sources in place.
 - ``data-platform prepare``: parse the dbt project (the manifest the dbt assets are built from).
 - ``data-platform run``: materialize the whole graph over every partition present in the data,
-  print a summary, and exit 1 if any step or blocking check failed.
+  print a summary, and exit 1 if any step or blocking check failed. ``--partition DAY`` or
+  ``--partition-range FIRST...LAST``: those daily partitions and everything downstream.
+  ``--full-refresh``: rebuild every dbt model from the whole history.
 
 Settings come from the environment (see :mod:`data_platform.settings`).
 """
@@ -35,8 +37,22 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "prepare", help="parse the dbt project into its manifest; set up $DAGSTER_HOME"
     )
-    run = commands.add_parser("run", help="materialize the whole graph over all partitions")
-    run.add_argument("--job", default="all_assets_job", help=argparse.SUPPRESS)
+    run = commands.add_parser(
+        "run", help="materialize the graph: all partitions, or the given ones and all below"
+    )
+    which = run.add_mutually_exclusive_group()
+    which.add_argument("--partition", metavar="DAY", help="one daily partition, e.g. 2019-02-03")
+    which.add_argument(
+        "--partition-range",
+        metavar="FIRST...LAST",
+        help="daily partitions FIRST to LAST, inclusive, e.g. 2019-01-01...2019-01-31",
+    )
+    run.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild every dbt model from the whole history (after a change of model logic)",
+    )
+    run.add_argument("--job", default=None, help=argparse.SUPPRESS)
 
     args = parser.parse_args(argv)
     settings.apply_defaults()
@@ -44,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         return _seed(args)
     if args.command == "prepare":
         return _prepare()
-    return _run(args.job)
+    return _run(args)
 
 
 def _seed(args) -> int:
@@ -101,14 +117,52 @@ def _prepare() -> int:
         return 1
     print(f"prepare: dbt manifest at {dbt_project.manifest_path}")
     print(f"prepare: Dagster instance at {settings.prepare_dagster_home()}")
+    _initialize_pools()
     return 0
 
 
-def _run(job_name: str) -> int:
-    from data_platform.headless import run_all
+def _initialize_pools() -> None:
+    """Give the warehouse pool its limit in the instance now, not at the first queued run.
 
+    Dagster creates a pool's limit lazily, when the run queue first meets the pool, and in
+    that same pass treats the pool as unlimited: on a fresh instance the first batch of queued
+    runs would start together and meet DuckDB's single-writer lock.
+    """
+    from dagster import DagsterInstance
+
+    from data_platform.ingestion.raw_loading import WAREHOUSE_POOL
+
+    with DagsterInstance.get() as instance:
+        if instance.global_op_concurrency_default_limit is not None:
+            instance.event_log_storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
+            limit = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).slot_count
+            print(f"prepare: pool {WAREHOUSE_POOL!r} limited to {limit} slot(s)")
+
+
+def _run(args) -> int:
+    from data_platform.headless import parse_partition_range, run_all
+
+    partitions = None
+    if args.partition or args.partition_range:
+        try:
+            partitions = parse_partition_range(args.partition or args.partition_range)
+        except ValueError as error:
+            print(f"run: {error}", file=sys.stderr)
+            return 2
+    if args.job:
+        job = args.job
+    elif args.full_refresh:
+        job = "full_refresh_job"
+    else:
+        # Every asset: the given days of the partitioned ones, the small unpartitioned ingests
+        # (customers, reference files) in full, so the run also works on a fresh warehouse.
+        job = "all_assets_job"
     settings.prepare_dagster_home()
-    return 0 if run_all(job_name) else 1
+    try:
+        return 0 if run_all(job, partitions=partitions) else 1
+    except ValueError as error:
+        print(f"run: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

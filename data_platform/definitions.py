@@ -16,6 +16,7 @@ from data_platform import settings
 from data_platform.automation.jobs import (
     all_assets_job,
     daily_job,
+    full_refresh_job,
     reference_files_job,
     tweets_files_job,
 )
@@ -23,6 +24,7 @@ from data_platform.automation.landing_sensor import landing_sensor
 from data_platform.automation.retention import run_retention, run_retention_job
 from data_platform.automation.schedules import daily_schedule
 from data_platform.ingestion.landing_files import build_landing_assets
+from data_platform.ingestion.partitions import daily_partitions
 from data_platform.ingestion.shop_database import build_shop_assets
 from data_platform.resources import LakeResource, ShopDatabaseResource, WarehouseResource
 from data_platform.resources.warehouse import parse_warehouse_url
@@ -43,9 +45,16 @@ def build_definitions() -> Definitions:
         assets=[
             *build_shop_assets(start_date, warehouse_engine),
             *build_landing_assets(start_date, warehouse_engine),
-            build_dbt_assets(),
+            *build_dbt_assets(daily_partitions(start_date)),
         ],
-        jobs=[all_assets_job, daily_job, reference_files_job, tweets_files_job, run_retention_job],
+        jobs=[
+            all_assets_job,
+            daily_job,
+            reference_files_job,
+            tweets_files_job,
+            full_refresh_job,
+            run_retention_job,
+        ],
         schedules=[daily_schedule, run_retention],
         sensors=[landing_sensor],
         # One process per run: steps share the loaded code (a step process costs seconds of

@@ -1,7 +1,10 @@
-"""The headless run: the whole graph over every partition present in the data, in-process.
+"""The headless run, in-process: the whole graph over every partition present in the data,
+or given partitions and everything below them, or a full refresh of the dbt models.
 
 Used by ``data-platform run``, the benchmark and the tests. The run is recorded in the Dagster
-instance at ``$DAGSTER_HOME``, so it shows in the UI like any other run.
+instance at ``$DAGSTER_HOME``, so it shows in the UI like any other run. It does not go
+through the run queue: while Dagster's daemon runs warehouse jobs, launch from the UI instead
+(see the README's backfill runbook).
 """
 
 from __future__ import annotations
@@ -62,29 +65,56 @@ def _as_date(value) -> dt.date:
     return value.date() if isinstance(value, dt.datetime) else value
 
 
-def run_all(job_name: str = "all_assets_job", instance: DagsterInstance | None = None) -> bool:
-    """Run ``job_name`` over the data's partition window and print a summary; True on success."""
-    summary = execute(job_name, instance)
+def parse_partition_range(text: str) -> tuple[dt.date, dt.date]:
+    """``2019-01-01...2019-01-31`` (Dagster's range syntax) or one day ``2019-02-03`` ->
+    (first, last), both inclusive (pure; unit-tested). Raises ``ValueError`` naming the
+    problem for a malformed date or a range that ends before it starts."""
+    first_text, separator, last_text = text.partition("...")
+    if separator and not last_text:
+        raise ValueError(f"partition range {text!r}: expected FIRST...LAST")
+    try:
+        first = dt.date.fromisoformat(first_text.strip())
+        last = dt.date.fromisoformat(last_text.strip()) if separator else first
+    except ValueError as error:
+        raise ValueError(f"partition range {text!r}: {error} (dates are YYYY-MM-DD)") from None
+    if last < first:
+        raise ValueError(f"partition range {text!r} ends before it starts")
+    return first, last
+
+
+def run_all(
+    job_name: str = "all_assets_job",
+    instance: DagsterInstance | None = None,
+    partitions: tuple[dt.date, dt.date] | None = None,
+) -> bool:
+    """Run ``job_name`` over ``partitions`` (default: the data's window) and print a summary;
+    True on success."""
+    summary = execute(job_name, instance, partitions)
     print(format_summary(summary))
     return summary.success
 
 
 def execute(
-    job_name: str = "all_assets_job", instance: DagsterInstance | None = None
+    job_name: str = "all_assets_job",
+    instance: DagsterInstance | None = None,
+    partitions: tuple[dt.date, dt.date] | None = None,
 ) -> RunSummary:
-    """Execute the job in-process over every partition present in the data."""
+    """Execute the job in-process over ``partitions`` (first and last day, inclusive), or over
+    every partition present in the data. Raises ``ValueError`` for days outside the daily
+    partitions (before ``DATA_PLATFORM_PARTITION_START`` or after yesterday)."""
     from data_platform.definitions import build_definitions
 
     defs = build_definitions()
-    window = data_window()
+    window = partitions or data_window()
     start = dt.date.fromisoformat(os.environ[settings.PARTITION_START])
     tags = {}
     if window:
         if window[0] < start:
             raise ValueError(
-                f"the data starts on {window[0]}, before the first partition {start}: "
-                f"set {settings.PARTITION_START}"
+                f"{window[0]} is before the first partition {start}: set {settings.PARTITION_START}"
             )
+        if window[1] >= dt.datetime.now(dt.UTC).date():
+            raise ValueError(f"{window[1]} has no partition yet (the last one is yesterday's)")
         tags = partition_range_tags(window[0].isoformat(), window[1].isoformat())
     job = defs.resolve_job_def(job_name)
     started = time.monotonic()

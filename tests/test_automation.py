@@ -28,8 +28,17 @@ def lake(tmp_path) -> LakeResource:
     return LakeResource(url=str(tmp_path / "lake"))
 
 
-def tick(lake: LakeResource, cursor: str | None):
-    with build_sensor_context(cursor=cursor, resources={"lake": lake}) as context:
+def tick(lake: LakeResource, cursor: str | None, instance: DagsterInstance | None = None):
+    """One sensor tick; on a fresh instance (no facts materialized) unless one is given."""
+    with (
+        DagsterInstance.ephemeral() as ephemeral,
+        build_sensor_context(
+            cursor=cursor,
+            resources={"lake": lake},
+            instance=instance or ephemeral,
+            definitions=defs,
+        ) as context,
+    ):
         result = landing_sensor(context)
     return result.run_requests or [], result.cursor
 
@@ -82,6 +91,22 @@ def test_sensor_requests_new_files_once_and_changed_files_again(lake):
     lake.write_bytes(landing_reference_path("products"), b"sku,name,type,price,description\n")
     lake.delete(landing_daily_path("tweets", "2018-09-04"))
     assert tick(lake, cursor)[0] == []
+
+
+def test_reference_runs_restate_the_daily_facts_they_feed():
+    listing = [LakeFile("landing/products/products.csv", 1, "v1")]
+    [first_load], cursor = plan_runs(listing, {})
+    # No fact materialized yet: the run leaves the daily-partitioned facts out.
+    request = first_load.to_run_request(defs.resolve_asset_graph())
+    assert RANGE_START not in request.tags
+    selected = {k.to_user_string() for k in request.asset_selection}
+    assert "marts/dim_products" in selected and "marts/fct_orders" not in selected
+    # With facts for 2018-09-01..2018-10-15, a changed file restates all of those days.
+    changed = [LakeFile("landing/products/products.csv", 1, "v2")]
+    [restate], _ = plan_runs(changed, cursor, facts_range=("2018-09-01", "2018-10-15"))
+    request = restate.to_run_request()
+    assert (request.tags[RANGE_START], request.tags[RANGE_END]) == ("2018-09-01", "2018-10-15")
+    assert request.asset_selection is None  # the whole job, facts included
 
 
 def test_sensor_ignores_unknown_files(lake):

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from dagster import AssetKey
+from dagster import AssetKey, BackfillPolicy
 
 from data_platform.definitions import defs
 from data_platform.transformation.dbt_assets import dbt_project
@@ -55,6 +55,26 @@ def test_partitioning(graph):
             assert node.partitions_def is None
 
 
+def test_daily_facts_are_partitioned_like_the_orders(graph):
+    orders = graph.get(AssetKey(["raw", "orders"])).partitions_def
+    for name in ("fct_orders", "fct_daily_store_sales"):
+        node = graph.get(AssetKey(["marts", name]))
+        assert node.partitions_def == orders, name
+        assert node.backfill_policy == BackfillPolicy.single_run()
+    for name in ("dim_customers", "fct_customer_activity", "dim_products"):
+        assert graph.get(AssetKey(["marts", name])).partitions_def is None, name
+
+
+def test_full_refresh_job_rebuilds_every_model_with_full_refresh():
+    job = defs.resolve_job_def("full_refresh_job")
+    selected = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
+    assert "marts/fct_orders" in selected and "staging/stg_orders" in selected
+    assert not any(key.startswith("raw/") for key in selected)
+    ops = job.get_run_config_for_partition_key("2018-09-01")["ops"]
+    assert set(ops) == {"jaffle_shop_dbt", "jaffle_shop_daily_dbt"}
+    assert all(op["config"]["full_refresh"] is True for op in ops.values())
+
+
 def test_every_dbt_source_is_a_raw_ingest(graph):
     manifest = json.loads(dbt_project.manifest_path.read_text())
     sources = manifest["sources"].values()
@@ -82,7 +102,13 @@ def test_schedules_sensors_and_jobs():
     assert defs.resolve_schedule_def("daily_schedule").job_name == "daily_job"
     sensor = defs.resolve_sensor_def("landing_sensor")
     assert {j.name for j in sensor.jobs} == {"reference_files_job", "tweets_files_job"}
-    for job in ("all_assets_job", "daily_job", "reference_files_job", "tweets_files_job"):
+    for job in (
+        "all_assets_job",
+        "daily_job",
+        "reference_files_job",
+        "tweets_files_job",
+        "full_refresh_job",
+    ):
         assert defs.resolve_job_def(job)
 
 

@@ -6,8 +6,10 @@ from pathlib import Path
 import pytest
 
 from data_platform import lake_layout, settings
-from data_platform.ingestion.partitions import chunk_days, days_in_window
+from data_platform.headless import parse_partition_range
+from data_platform.ingestion.partitions import chunk_days, days_in_window, dbt_partition_vars
 from data_platform.resources.warehouse import parse_warehouse_url
+from data_platform.transformation.dbt_assets import DbtBuildConfig, build_args
 
 
 def test_defaults_derive_from_one_state_folder():
@@ -109,3 +111,47 @@ def test_chunk_days_keeps_order_and_size():
     chunks = list(chunk_days(days, 31))
     assert [len(c) for c in chunks] == [31, 31, 8]
     assert [d for c in chunks for d in c] == days
+
+
+def test_partition_window_to_dbt_vars():
+    one_day = dbt_partition_vars(dt.datetime(2019, 2, 3), dt.datetime(2019, 2, 4))
+    assert one_day == {"min_date": "2019-02-03", "max_date": "2019-02-03"}
+    january = dbt_partition_vars(dt.datetime(2019, 1, 1), dt.datetime(2019, 2, 1))
+    assert january == {"min_date": "2019-01-01", "max_date": "2019-01-31"}
+    with pytest.raises(ValueError, match="empty partition window"):
+        dbt_partition_vars(dt.datetime(2019, 1, 1), dt.datetime(2019, 1, 1))
+
+
+def test_dbt_build_arguments():
+    assert build_args(DbtBuildConfig()) == ["build"]
+    assert build_args(DbtBuildConfig(full_refresh=True), {"max_date": "b", "min_date": "a"}) == [
+        "build",
+        "--vars",
+        '{"max_date": "b", "min_date": "a"}',
+        "--full-refresh",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2019-02-03", (dt.date(2019, 2, 3), dt.date(2019, 2, 3))),
+        ("2019-01-01...2019-01-31", (dt.date(2019, 1, 1), dt.date(2019, 1, 31))),
+    ],
+)
+def test_partition_range_syntax(text, expected):
+    assert parse_partition_range(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("2019-01-31...2019-01-01", "ends before it starts"),
+        ("2019-01-01...", "expected FIRST...LAST"),
+        ("2019-13-01", "YYYY-MM-DD"),
+        ("2019-01-01..2019-01-31", "YYYY-MM-DD"),  # two dots: not Dagster's syntax
+    ],
+)
+def test_malformed_partition_ranges_are_refused(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_partition_range(text)

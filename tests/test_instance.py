@@ -1,6 +1,7 @@
 """The Dagster instance on PostgreSQL (dagster.production.yaml): daemon and webserver started
-against it, a run launched through the queue over GraphQL, its events stored in PostgreSQL.
-Also the run-retention job, on an ephemeral instance."""
+against it; four partition runs launched at once through the queue over GraphQL all succeed,
+one warehouse writer at a time (the ``warehouse`` pool), with their events stored in
+PostgreSQL. Also the run-retention job, on an ephemeral instance."""
 
 import json
 import os
@@ -8,6 +9,7 @@ import signal
 import subprocess
 import time
 import urllib.request
+from itertools import pairwise
 
 import pytest
 import sqlalchemy as sa
@@ -26,7 +28,9 @@ mutation($params: ExecutionParams!) {
     ... on PythonError { message }
   }
 }"""
-STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
+STATUS = """
+query($id: ID!) { runOrError(runId: $id) { ... on Run { status startTime endTime } } }"""
+PARTITIONS = ("2018-09-02", "2018-09-03", "2018-09-04", "2018-09-05")
 
 
 def graphql(port: int, query: str, variables: dict) -> dict:
@@ -44,21 +48,23 @@ def production_instance(tmp_path, postgres_url, full_run):
     """$DAGSTER_HOME with dagster.production.yaml on a fresh PostgreSQL database; daemon and
     webserver running against it (their own process groups, stopped afterwards)."""
     home = tmp_path / "dagster-home"
-    home.mkdir()
-    production = (settings.PROJECT_ROOT / "dagster.production.yaml").read_text()
-    # The daemon's landing sensor starts runs on this fresh instance too; one run at a time
-    # keeps their DuckDB writes out of the run under test (concurrent writers: issue 4).
-    assert "max_concurrent_runs: 8" in production
-    (home / "dagster.yaml").write_text(
-        production.replace("max_concurrent_runs: 8", "max_concurrent_runs: 1")
-    )
     # dagster-postgres speaks psycopg2; SQLAlchemy 2.1 would pick psycopg 3 for postgresql://.
     dagster_url = sa.engine.make_url(postgres_url).set(drivername="postgresql+psycopg2")
     env = {
         **os.environ,
         "DAGSTER_HOME": str(home),
+        "DATA_PLATFORM_DAGSTER_CONFIG": "dagster.production.yaml",
         "DAGSTER_POSTGRES_URL": dagster_url.render_as_string(hide_password=False),
     }
+    # As a user would: the production configuration, and the warehouse pool's limit.
+    prepared = subprocess.run(
+        [str(BIN / "data-platform"), "prepare"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "pool 'warehouse' limited to 1 slot(s)" in prepared.stdout, prepared.stderr[-2000:]
     port = free_port()
     common = {
         "cwd": settings.PROJECT_ROOT,
@@ -100,15 +106,15 @@ def production_instance(tmp_path, postgres_url, full_run):
                 pass
 
 
-def test_run_through_the_queue_on_postgresql(production_instance):
-    port, postgres_url = production_instance
+def launch(port: int, job: str, tags: dict[str, str] | None = None) -> str:
     params = {
         "selector": {
             "repositoryLocationName": "data_platform",
             "repositoryName": "__repository__",
-            "jobName": "reference_files_job",
+            "jobName": job,
         },
         "mode": "default",
+        "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]},
     }
     deadline = time.monotonic() + 120
     while True:  # the code location may still be loading
@@ -117,38 +123,43 @@ def test_run_through_the_queue_on_postgresql(production_instance):
             break
         time.sleep(2)
     assert launched["__typename"] == "LaunchRunSuccess", launched
-    run_id = launched["run"]["runId"]
+    return launched["run"]["runId"]
 
-    deadline = time.monotonic() + 300
-    seen = set()
-    while True:
-        status = graphql(port, STATUS, {"id": run_id})["runOrError"]["status"]
-        seen.add(status)
-        if status in ("SUCCESS", "FAILURE", "CANCELED") or time.monotonic() > deadline:
-            break
+
+def test_concurrent_runs_through_the_queue_on_postgresql(production_instance):
+    port, postgres_url = production_instance
+    runs = [launch(port, "daily_job", {"dagster/partition": day}) for day in PARTITIONS]
+
+    deadline = time.monotonic() + 600
+    finished: dict[str, dict] = {}
+    while len(finished) < len(runs) and time.monotonic() < deadline:
+        for run_id in set(runs) - set(finished):
+            run = graphql(port, STATUS, {"id": run_id})["runOrError"]
+            if run["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
+                finished[run_id] = run
         time.sleep(2)
-    assert status == "SUCCESS", (seen, failure_messages(postgres_url, run_id))
+    for run_id in runs:
+        status = finished.get(run_id, {}).get("status")
+        assert status == "SUCCESS", (run_id, status, failure_messages(postgres_url, run_id))
+
+    # One warehouse writer at a time: the runs, all queued at once, never overlapped.
+    spans = sorted((finished[r]["startTime"], finished[r]["endTime"]) for r in runs)
+    assert all(end <= next_start for (_, end), (next_start, _) in pairwise(spans)), spans
 
     engine = sa.create_engine(postgres_url)
     with engine.connect() as conn:
-        events = dict(
-            conn.execute(
-                sa.text(
-                    "select dagster_event_type, count(*) from event_logs "
-                    "where run_id = :run_id group by dagster_event_type"
-                ),
-                {"run_id": run_id},
-            ).all()
-        )
-        queued = conn.execute(
+        counts = conn.execute(
             sa.text(
-                "select count(*) from event_logs where run_id = :r and dagster_event_type = 'PIPELINE_ENQUEUED'"
-            ),
-            {"r": run_id},
-        ).scalar_one()
+                "select run_id, dagster_event_type, count(*) from event_logs "
+                "where run_id in :runs group by run_id, dagster_event_type"
+            ).bindparams(sa.bindparam("runs", expanding=True)),
+            {"runs": runs},
+        ).all()
     engine.dispose()
-    assert events.get("ASSET_MATERIALIZATION", 0) >= 3
-    assert queued == 1, events  # it went through the run queue
+    events = {(run_id, kind): n for run_id, kind, n in counts}
+    for run_id in runs:
+        assert events.get((run_id, "PIPELINE_ENQUEUED")) == 1  # it went through the queue
+        assert events.get((run_id, "ASSET_MATERIALIZATION"), 0) >= 3
 
 
 def failure_messages(postgres_url: str, run_id: str) -> list[str]:

@@ -8,7 +8,10 @@ the next tick.
 
 Runs requested:
 
-- reference files (products, stores, supplies): one run of ``reference_files_job``;
+- reference files (products, stores, supplies): one run of ``reference_files_job``. The daily
+  facts below them are restated over every day they hold (the materialized partitions of
+  ``fct_orders``), so store names, product flags and supply costs stay current in history;
+  before any fact exists they are left out of the run.
 - daily tweet files: one run of ``tweets_files_job`` per contiguous range of changed days,
   as a single-run partition range (the ``dagster/asset_partition_range_*`` tags).
 """
@@ -19,6 +22,7 @@ import json
 from dataclasses import dataclass
 
 from dagster import (
+    AssetSelection,
     DefaultSensorStatus,
     RunRequest,
     SensorEvaluationContext,
@@ -27,7 +31,12 @@ from dagster import (
     sensor,
 )
 
-from data_platform.automation.jobs import reference_files_job, tweets_files_job
+from data_platform.automation.jobs import (
+    DAILY_FACTS,
+    REFERENCE_RAW,
+    reference_files_job,
+    tweets_files_job,
+)
 from data_platform.ingestion.partitions import partition_range_tags
 from data_platform.lake_layout import LANDING, parse_landing_path
 from data_platform.resources.lake import LakeFile, LakeResource
@@ -50,19 +59,33 @@ class PlannedRun:
         digest = hashlib.sha256(versions.encode()).hexdigest()[:16]
         return f"{self.job_name}:{self.first_day or ''}:{self.last_day or ''}:{digest}"
 
-    def to_run_request(self) -> RunRequest:
+    def to_run_request(self, asset_graph=None) -> RunRequest:
+        """The request; ``asset_graph`` (the code location's) resolves the assets of a
+        reference run without a partition range, which leaves the daily facts out."""
         tags = {"landing_files": str(len(self.files))}
+        keys = None
         if self.first_day:
             tags.update(partition_range_tags(self.first_day, self.last_day))
-        return RunRequest(run_key=self.run_key, job_name=self.job_name, tags=tags)
+        elif self.job_name == reference_files_job.name:
+            selection = AssetSelection.assets(*REFERENCE_RAW).downstream() - AssetSelection.assets(
+                *DAILY_FACTS
+            )
+            keys = sorted(selection.resolve(asset_graph))
+        return RunRequest(
+            run_key=self.run_key, job_name=self.job_name, tags=tags, asset_selection=keys
+        )
 
 
 def plan_runs(
-    listing: list[LakeFile], seen: dict[str, str], limit: int = MAX_FILES_PER_TICK
+    listing: list[LakeFile],
+    seen: dict[str, str],
+    limit: int = MAX_FILES_PER_TICK,
+    facts_range: tuple[str, str] | None = None,
 ) -> tuple[list[PlannedRun], dict[str, str]]:
     """Decide the runs for one tick (pure; unit-tested).
 
-    ``listing`` is the landing zone now, ``seen`` the cursor. Returns the runs and the new
+    ``listing`` is the landing zone now, ``seen`` the cursor, ``facts_range`` the first and
+    last day the daily facts hold (restated by a reference run). Returns the runs and the new
     cursor: the old one, less files no longer listed, plus the versions now requested.
     """
     listed = {f.path for f in listing}
@@ -77,7 +100,8 @@ def plan_runs(
     )
     runs = []
     if reference:
-        runs.append(PlannedRun(reference_files_job.name, tuple(reference)))
+        first, last = facts_range or (None, None)
+        runs.append(PlannedRun(reference_files_job.name, tuple(reference), first, last))
     for first, last, files in _contiguous(daily):
         runs.append(PlannedRun(tweets_files_job.name, tuple(files), first, last))
     cursor.update({f.path: f.version for f in fresh})
@@ -106,7 +130,9 @@ def _contiguous(daily: list[tuple[str, LakeFile]]):
 )
 def landing_sensor(context: SensorEvaluationContext, lake: LakeResource):
     seen = json.loads(context.cursor) if context.cursor else {}
-    runs, cursor = plan_runs(lake.list_files(LANDING), seen)
+    days = context.instance.get_materialized_partitions(DAILY_FACTS[0])
+    facts_range = (min(days), max(days)) if days else None
+    runs, cursor = plan_runs(lake.list_files(LANDING), seen, facts_range=facts_range)
     if not runs:
         return SensorResult(
             skip_reason=SkipReason("no new or changed landing files"),
@@ -118,6 +144,8 @@ def landing_sensor(context: SensorEvaluationContext, lake: LakeResource):
             for r in runs
         )
     )
+    graph = context.repository_def.asset_graph
     return SensorResult(
-        run_requests=[r.to_run_request() for r in runs], cursor=json.dumps(cursor, sort_keys=True)
+        run_requests=[r.to_run_request(graph) for r in runs],
+        cursor=json.dumps(cursor, sort_keys=True),
     )

@@ -34,6 +34,16 @@ def days_in_window(start: dt.datetime, end: dt.datetime) -> list[dt.date]:
     return [first + dt.timedelta(days=i) for i in range((last - first).days)]
 
 
+def dbt_partition_vars(start: dt.datetime, end: dt.datetime) -> dict[str, str]:
+    """The dbt vars of a partition time window ``[start, end)``: its first and last day, both
+    inclusive, as ISO dates (``{"min_date": ..., "max_date": ...}``), which the dbt macro
+    ``in_partition_window`` reads. Raises ``ValueError`` for an empty window."""
+    days = days_in_window(start, end)
+    if not days:
+        raise ValueError(f"empty partition window {start}..{end}")
+    return {"min_date": days[0].isoformat(), "max_date": days[-1].isoformat()}
+
+
 def chunk_days(days: list[dt.date], size: int) -> Iterator[list[dt.date]]:
     """Consecutive runs of at most ``size`` days, in order."""
     for i in range(0, len(days), size):

@@ -10,6 +10,7 @@ products as (
 select
     items.order_item_id,
     items.order_id,
+    items.order_date,
     items.sku,
     products.is_food_item,
     products.is_drink_item,

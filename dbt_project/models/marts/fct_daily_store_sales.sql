@@ -1,5 +1,14 @@
+{#- Incremental by daily partition: a run replaces exactly the days Dagster passes. -#}
+{{
+    config(
+        materialized='incremental',
+        tags=['daily'],
+    )
+}}
+
 with orders as (
     select * from {{ ref('stg_orders') }}
+    where {{ in_partition_window('order_date') }}
 ),
 
 stores as (

@@ -6,6 +6,7 @@ import pytest
 from dagster import AssetKey, BackfillPolicy
 
 from data_platform.definitions import defs
+from data_platform.quality import freshness
 from data_platform.transformation.dbt_assets import dbt_project
 
 RAW = ["customers", "orders", "order_items", "products", "stores", "supplies", "tweets"]
@@ -73,6 +74,16 @@ def test_full_refresh_job_rebuilds_every_model_with_full_refresh():
     ops = job.get_run_config_for_partition_key("2018-09-01")["ops"]
     assert set(ops) == {"jaffle_shop_dbt", "jaffle_shop_daily_dbt"}
     assert all(op["config"]["full_refresh"] is True for op in ops.values())
+
+
+def test_freshness_policies_on_raw_ingests_and_marts(graph):
+    for name in RAW:
+        policy = graph.get(AssetKey(["raw", name])).freshness_policy
+        reference = name in ("products", "stores", "supplies")
+        assert policy == (freshness.REFERENCE_INGEST if reference else freshness.DAILY_INGEST)
+    for mart in ("dim_customers", "dim_products", "dim_stores", "fct_orders"):
+        assert graph.get(AssetKey(["marts", mart])).freshness_policy == freshness.MARTS
+    assert graph.get(AssetKey(["staging", "stg_orders"])).freshness_policy is None
 
 
 def test_every_dbt_source_is_a_raw_ingest(graph):

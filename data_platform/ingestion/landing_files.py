@@ -22,6 +22,7 @@ from data_platform.ingestion.raw_loading import (
     raw_asset,
 )
 from data_platform.lake_layout import landing_daily_path, landing_reference_path
+from data_platform.quality import freshness
 from data_platform.resources.lake import LakeResource
 from data_platform.resources.warehouse import DUCKDB, WarehouseResource
 
@@ -63,6 +64,7 @@ def _reference_asset(dataset: RawDataset, warehouse_engine: str):
             f"integer cents. Table raw.{dataset.name}."
         ),
         kinds={"csv", "parquet", warehouse_engine},
+        freshness_policy=freshness.REFERENCE_INGEST,
     )
     def _asset(lake: LakeResource, warehouse: WarehouseResource) -> MaterializeResult:
         if not lake.exists(path):

@@ -25,6 +25,7 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     BackfillPolicy,
+    FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
     PartitionsDefinition,
@@ -36,6 +37,7 @@ from dagster import (
 from data_platform.ingestion.contracts import PARTITION_COLUMN, RAW_SCHEMA, RawDataset
 from data_platform.ingestion.partitions import chunk_days, days_in_window
 from data_platform.lake_layout import raw_partition_path, raw_table_path
+from data_platform.quality import freshness
 from data_platform.quality.raw_contracts import Violations, validate
 from data_platform.resources.lake import LakeResource
 from data_platform.resources.warehouse import WarehouseResource
@@ -74,10 +76,12 @@ def raw_asset(
     description: str,
     kinds: set[str],
     partitions_def: PartitionsDefinition | None = None,
+    freshness_policy: FreshnessPolicy = freshness.DAILY_INGEST,
 ):
     """The ``@asset`` decorator every raw ingest shares: key ``raw/<name>``, group, owners,
-    the warehouse pool, the blocking ``raw_contract`` check, and for daily partitions a
-    single-run backfill policy (a range of days is one run)."""
+    the warehouse pool, the blocking ``raw_contract`` check, a freshness policy (daily by
+    default), and for daily partitions a single-run backfill policy (a range of days is one
+    run)."""
     return asset(
         key=raw_key(dataset),
         description=description,
@@ -88,6 +92,7 @@ def raw_asset(
         partitions_def=partitions_def,
         backfill_policy=BackfillPolicy.single_run() if partitions_def else None,
         check_specs=[raw_contract_spec(dataset)],
+        freshness_policy=freshness_policy,
     )
 
 

@@ -24,11 +24,18 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import AssetExecutionContext, BackfillPolicy, Config, PartitionsDefinition
+from dagster import (
+    AssetExecutionContext,
+    AssetSpec,
+    BackfillPolicy,
+    Config,
+    PartitionsDefinition,
+)
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from data_platform.ingestion.partitions import dbt_partition_vars
 from data_platform.ingestion.raw_loading import WAREHOUSE_POOL
+from data_platform.quality import freshness
 from data_platform.settings import DBT_PROJECT_DIR
 
 # Folder under models/ -> Dagster asset group.
@@ -42,7 +49,15 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 
 
 class PlatformDbtTranslator(DagsterDbtTranslator):
-    """Groups dbt models by their folder (see :data:`GROUP_BY_FOLDER`)."""
+    """Groups dbt models by their folder (see :data:`GROUP_BY_FOLDER`); gives the marts
+    (``dim_*``, ``fct_*``) their freshness policy."""
+
+    def get_asset_spec(self, manifest, unique_id, project) -> AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        node = manifest.get("nodes", {}).get(unique_id, {})
+        if node.get("resource_type") == "model" and node["name"].startswith(("dim_", "fct_")):
+            spec = spec.replace_attributes(freshness_policy=freshness.MARTS)
+        return spec
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         fqn = dbt_resource_props.get("fqn", [])

@@ -140,7 +140,8 @@ def _initialize_pools() -> None:
 
 
 def _run(args) -> int:
-    from data_platform.headless import parse_partition_range, run_all
+    from data_platform.headless import run_all
+    from data_platform.ingestion.partitions import parse_partition_range
 
     partitions = None
     if args.partition or args.partition_range:

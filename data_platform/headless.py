@@ -65,23 +65,6 @@ def _as_date(value) -> dt.date:
     return value.date() if isinstance(value, dt.datetime) else value
 
 
-def parse_partition_range(text: str) -> tuple[dt.date, dt.date]:
-    """``2019-01-01...2019-01-31`` (Dagster's range syntax) or one day ``2019-02-03`` ->
-    (first, last), both inclusive (pure; unit-tested). Raises ``ValueError`` naming the
-    problem for a malformed date or a range that ends before it starts."""
-    first_text, separator, last_text = text.partition("...")
-    if separator and not last_text:
-        raise ValueError(f"partition range {text!r}: expected FIRST...LAST")
-    try:
-        first = dt.date.fromisoformat(first_text.strip())
-        last = dt.date.fromisoformat(last_text.strip()) if separator else first
-    except ValueError as error:
-        raise ValueError(f"partition range {text!r}: {error} (dates are YYYY-MM-DD)") from None
-    if last < first:
-        raise ValueError(f"partition range {text!r} ends before it starts")
-    return first, last
-
-
 def run_all(
     job_name: str = "all_assets_job",
     instance: DagsterInstance | None = None,

@@ -103,7 +103,7 @@ def test_reference_runs_restate_the_daily_facts_they_feed():
     assert "marts/dim_products" in selected and "marts/fct_orders" not in selected
     # With facts for 2018-09-01..2018-10-15, a changed file restates all of those days.
     changed = [LakeFile("landing/products/products.csv", 1, "v2")]
-    [restate], _ = plan_runs(changed, cursor, facts_range=("2018-09-01", "2018-10-15"))
+    [restate], _ = plan_runs(changed, cursor, facts_range=lambda: ("2018-09-01", "2018-10-15"))
     request = restate.to_run_request()
     assert (request.tags[RANGE_START], request.tags[RANGE_END]) == ("2018-09-01", "2018-10-15")
     assert request.asset_selection is None  # the whole job, facts included

@@ -6,8 +6,12 @@ from pathlib import Path
 import pytest
 
 from data_platform import lake_layout, settings
-from data_platform.headless import parse_partition_range
-from data_platform.ingestion.partitions import chunk_days, days_in_window, dbt_partition_vars
+from data_platform.ingestion.partitions import (
+    chunk_days,
+    days_in_window,
+    dbt_partition_vars,
+    parse_partition_range,
+)
 from data_platform.resources.warehouse import parse_warehouse_url
 from data_platform.transformation.dbt_assets import DbtBuildConfig, build_args
 

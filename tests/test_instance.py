@@ -146,36 +146,41 @@ def test_concurrent_runs_through_the_queue_on_postgresql(production_instance):
     spans = sorted((finished[r]["startTime"], finished[r]["endTime"]) for r in runs)
     assert all(end <= next_start for (_, end), (next_start, _) in pairwise(spans)), spans
 
-    engine = sa.create_engine(postgres_url)
-    with engine.connect() as conn:
-        counts = conn.execute(
-            sa.text(
-                "select run_id, dagster_event_type, count(*) from event_logs "
-                "where run_id in :runs group by run_id, dagster_event_type"
-            ).bindparams(sa.bindparam("runs", expanding=True)),
-            {"runs": runs},
-        ).all()
-    engine.dispose()
+    counts = event_log(
+        postgres_url,
+        sa.text(
+            "select run_id, dagster_event_type, count(*) from event_logs "
+            "where run_id in :runs group by run_id, dagster_event_type"
+        ).bindparams(sa.bindparam("runs", expanding=True)),
+        {"runs": runs},
+    )
     events = {(run_id, kind): n for run_id, kind, n in counts}
     for run_id in runs:
         assert events.get((run_id, "PIPELINE_ENQUEUED")) == 1  # it went through the queue
         assert events.get((run_id, "ASSET_MATERIALIZATION"), 0) >= 3
 
 
+def event_log(postgres_url: str, statement, params: dict) -> list[tuple]:
+    """Rows of a query on the instance's PostgreSQL event log."""
+    engine = sa.create_engine(postgres_url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(statement, params)]
+    finally:
+        engine.dispose()
+
+
 def failure_messages(postgres_url: str, run_id: str) -> list[str]:
     """The run's failure events, so a failed assertion says why."""
-    engine = sa.create_engine(postgres_url)
-    with engine.connect() as conn:
-        bodies = conn.execute(
-            sa.text(
-                "select event from event_logs where run_id = :r and dagster_event_type in "
-                "('STEP_FAILURE', 'PIPELINE_FAILURE', 'ENGINE_EVENT')"
-            ),
-            {"r": run_id},
-        ).scalars()
-        messages = [_failure_text(json.loads(body)) for body in bodies]
-    engine.dispose()
-    return messages
+    rows = event_log(
+        postgres_url,
+        sa.text(
+            "select event from event_logs where run_id = :r and dagster_event_type in "
+            "('STEP_FAILURE', 'PIPELINE_FAILURE', 'ENGINE_EVENT')"
+        ),
+        {"r": run_id},
+    )
+    return [_failure_text(json.loads(body)) for (body,) in rows]
 
 
 def _failure_text(record: dict) -> str:

@@ -19,6 +19,7 @@ Runs requested:
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dagster import (
@@ -80,13 +81,14 @@ def plan_runs(
     listing: list[LakeFile],
     seen: dict[str, str],
     limit: int = MAX_FILES_PER_TICK,
-    facts_range: tuple[str, str] | None = None,
+    facts_range: Callable[[], tuple[str, str] | None] = lambda: None,
 ) -> tuple[list[PlannedRun], dict[str, str]]:
     """Decide the runs for one tick (pure; unit-tested).
 
-    ``listing`` is the landing zone now, ``seen`` the cursor, ``facts_range`` the first and
-    last day the daily facts hold (restated by a reference run). Returns the runs and the new
-    cursor: the old one, less files no longer listed, plus the versions now requested.
+    ``listing`` is the landing zone now, ``seen`` the cursor; ``facts_range()`` gives the first
+    and last day the daily facts hold (restated by a reference run), asked only when reference
+    files changed. Returns the runs and the new cursor: the old one, less files no longer
+    listed, plus the versions now requested.
     """
     listed = {f.path for f in listing}
     cursor = {path: version for path, version in seen.items() if path in listed}
@@ -100,7 +102,7 @@ def plan_runs(
     )
     runs = []
     if reference:
-        first, last = facts_range or (None, None)
+        first, last = facts_range() or (None, None)
         runs.append(PlannedRun(reference_files_job.name, tuple(reference), first, last))
     for first, last, files in _contiguous(daily):
         runs.append(PlannedRun(tweets_files_job.name, tuple(files), first, last))
@@ -130,8 +132,11 @@ def _contiguous(daily: list[tuple[str, LakeFile]]):
 )
 def landing_sensor(context: SensorEvaluationContext, lake: LakeResource):
     seen = json.loads(context.cursor) if context.cursor else {}
-    days = context.instance.get_materialized_partitions(DAILY_FACTS[0])
-    facts_range = (min(days), max(days)) if days else None
+
+    def facts_range() -> tuple[str, str] | None:
+        days = context.instance.get_materialized_partitions(DAILY_FACTS[0])
+        return (min(days), max(days)) if days else None
+
     runs, cursor = plan_runs(lake.list_files(LANDING), seen, facts_range=facts_range)
     if not runs:
         return SensorResult(

@@ -21,6 +21,23 @@ def partition_range_tags(first_day: str, last_day: str) -> dict[str, str]:
     return {RANGE_START_TAG: first_day, RANGE_END_TAG: last_day}
 
 
+def parse_partition_range(text: str) -> tuple[dt.date, dt.date]:
+    """``2019-01-01...2019-01-31`` (Dagster's range syntax) or one day ``2019-02-03`` ->
+    (first, last), both inclusive (pure; unit-tested). Raises ``ValueError`` naming the
+    problem for a malformed date or a range that ends before it starts."""
+    first_text, separator, last_text = text.partition("...")
+    if separator and not last_text:
+        raise ValueError(f"partition range {text!r}: expected FIRST...LAST")
+    try:
+        first = dt.date.fromisoformat(first_text.strip())
+        last = dt.date.fromisoformat(last_text.strip()) if separator else first
+    except ValueError as error:
+        raise ValueError(f"partition range {text!r}: {error} (dates are YYYY-MM-DD)") from None
+    if last < first:
+        raise ValueError(f"partition range {text!r} ends before it starts")
+    return first, last
+
+
 def daily_partitions(start_date: str) -> DailyPartitionsDefinition:
     """Daily partitions from ``start_date`` (ISO date) up to yesterday."""
     return DailyPartitionsDefinition(start_date=start_date)

@@ -26,6 +26,7 @@ from data_platform.automation.schedules import daily_schedule
 from data_platform.ingestion.landing_files import build_landing_assets
 from data_platform.ingestion.partitions import daily_partitions
 from data_platform.ingestion.shop_database import build_shop_assets
+from data_platform.quality.policy import QualityPolicy
 from data_platform.resources import LakeResource, ShopDatabaseResource, WarehouseResource
 from data_platform.resources.warehouse import parse_warehouse_url
 from data_platform.transformation.dbt_assets import build_dbt_assets, dbt_project
@@ -65,6 +66,9 @@ def build_definitions() -> Definitions:
             "shop_db": ShopDatabaseResource(url=EnvVar(settings.SHOP_DB_URL)),
             "warehouse": WarehouseResource(url=EnvVar(settings.WAREHOUSE_URL)),
             "dbt": DbtCliResource(project_dir=dbt_project),
+            "quality": QualityPolicy(
+                max_quarantine_percent=EnvVar.int(settings.QUARANTINE_MAX_PERCENT)
+            ),
         },
     )
 

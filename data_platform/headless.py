@@ -14,7 +14,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from dagster import DagsterInstance
+from dagster import AssetCheckSeverity, DagsterInstance
 
 from data_platform import settings
 from data_platform.ingestion.partitions import (
@@ -109,7 +109,12 @@ def execute(
         event.step_key for event in result.all_events if event.event_type_value == "STEP_FAILURE"
     ]
     return RunSummary(
-        success=result.success and not any(not e.passed and e.blocking for e in evaluations),
+        # A failed blocking check stops what is below it only with ERROR severity; WARN reports.
+        success=result.success
+        and not any(
+            not e.passed and e.blocking and e.severity == AssetCheckSeverity.ERROR
+            for e in evaluations
+        ),
         first_day=tags.get(RANGE_START_TAG),
         last_day=tags.get(RANGE_END_TAG),
         seconds=seconds,

@@ -8,6 +8,9 @@ Zones:
 - ``raw/``: the platform's Parquet copy of every source, one file per daily partition
   (``raw/orders/date=2018-09-01/orders.parquet``) or one file for unpartitioned data
   (``raw/customers/customers.parquet``).
+- ``quarantine/``: the rows a raw ingest held back, with their reasons, laid out as ``raw/``
+  (``quarantine/orders/date=2018-09-01/orders.parquet``); a partition without quarantined
+  rows has no file.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import re
 
 LANDING = "landing"
 RAW = "raw"
+QUARANTINE = "quarantine"
 
 REFERENCE_DATASETS = ("products", "stores", "supplies")
 DAILY_LANDING_DATASETS = ("tweets",)
@@ -60,6 +64,16 @@ def raw_partition_path(table: str, day: dt.date | str) -> str:
 def raw_table_path(table: str) -> str:
     """Raw-zone Parquet path of an unpartitioned ``table``."""
     return f"{RAW}/{table}/{table}.parquet"
+
+
+def quarantine_partition_path(table: str, day: dt.date | str) -> str:
+    """Quarantine-zone Parquet path of one daily partition of ``table``."""
+    return f"{QUARANTINE}/{table}/date={_iso(day)}/{table}.parquet"
+
+
+def quarantine_table_path(table: str) -> str:
+    """Quarantine-zone Parquet path of an unpartitioned ``table``."""
+    return f"{QUARANTINE}/{table}/{table}.parquet"
 
 
 def _iso(day: dt.date | str) -> str:

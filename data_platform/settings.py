@@ -23,6 +23,9 @@ Settings (name: default):
   ``$DAGSTER_HOME`` (``dagster.production.yaml`` for PostgreSQL storage).
 - ``DATA_PLATFORM_RUN_RETENTION_DAYS``: ``90``; runs (and their event logs) older than this are
   deleted by the ``run_retention`` schedule.
+- ``DATA_PLATFORM_QUARANTINE_MAX_PERCENT``: ``10``; the largest share (percent, integer) of a
+  raw partition's rows that may be quarantined while the rest loads (see
+  :mod:`data_platform.quality.quarantine`).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ PARTITION_START = "DATA_PLATFORM_PARTITION_START"
 DBT_TARGET = "DATA_PLATFORM_DBT_TARGET"
 DAGSTER_CONFIG = "DATA_PLATFORM_DAGSTER_CONFIG"
 RUN_RETENTION_DAYS = "DATA_PLATFORM_RUN_RETENTION_DAYS"
+QUARANTINE_MAX_PERCENT = "DATA_PLATFORM_QUARANTINE_MAX_PERCENT"
 
 
 def state_home() -> Path:
@@ -65,6 +69,7 @@ def defaults(home: Path) -> dict[str, str]:
         PARTITION_START: JAFGEN_EPOCH,
         DAGSTER_CONFIG: "dagster.yaml",
         RUN_RETENTION_DAYS: "90",
+        QUARANTINE_MAX_PERCENT: "10",
         "DAGSTER_HOME": str(home / "dagster"),
         # dbt and Dagster send no telemetry from this platform.
         "DO_NOT_TRACK": "1",

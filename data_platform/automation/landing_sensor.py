@@ -34,7 +34,7 @@ from dagster import (
 
 from data_platform.automation.jobs import (
     DAILY_FACTS,
-    REFERENCE_RAW,
+    REFERENCE_DOWNSTREAM,
     reference_files_job,
     tweets_files_job,
 )
@@ -68,9 +68,7 @@ class PlannedRun:
         if self.first_day:
             tags.update(partition_range_tags(self.first_day, self.last_day))
         elif self.job_name == reference_files_job.name:
-            selection = AssetSelection.assets(*REFERENCE_RAW).downstream() - AssetSelection.assets(
-                *DAILY_FACTS
-            )
+            selection = REFERENCE_DOWNSTREAM - AssetSelection.assets(*DAILY_FACTS)
             keys = sorted(selection.resolve(asset_graph))
         return RunRequest(
             run_key=self.run_key, job_name=self.job_name, tags=tags, asset_selection=keys

@@ -16,6 +16,17 @@ RAW_SCHEMA = "raw"
 
 
 @dataclass(frozen=True)
+class Reference:
+    """Every non-null ``column`` value must be a ``key`` of raw ``dataset``: loaded in full, or
+    (``same_partition``) within the same daily partitions (an item's order)."""
+
+    column: str
+    dataset: str
+    key: str
+    same_partition: bool = False
+
+
+@dataclass(frozen=True)
 class RawDataset:
     """One raw dataset: lake folder and warehouse table ``raw.<name>``."""
 
@@ -23,6 +34,7 @@ class RawDataset:
     schema: pa.Schema
     key: tuple[str, ...]
     event_time: str | None = None  # the timestamp column that decides the daily partition
+    references: tuple[Reference, ...] = ()  # checked by the quarantine policy
 
     @property
     def partitioned(self) -> bool:
@@ -64,12 +76,17 @@ ORDERS = RawDataset(
     ),
     key=("id",),
     event_time="ordered_at",
+    references=(Reference("customer", "customers", "id"), Reference("store_id", "stores", "id")),
 )
 ORDER_ITEMS = RawDataset(
     "order_items",
     _schema(("id", pa.string()), ("order_id", pa.string()), ("sku", pa.string()), partitioned=True),
     key=("id",),
     event_time="ordered_at",  # the parent order's time
+    references=(
+        Reference("order_id", "orders", "id", same_partition=True),
+        Reference("sku", "products", "sku"),
+    ),
 )
 PRODUCTS = RawDataset(
     "products",

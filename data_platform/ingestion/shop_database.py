@@ -13,10 +13,14 @@ from dagster import AssetExecutionContext, MaterializeResult
 from data_platform.ingestion import contracts
 from data_platform.ingestion.partitions import daily_partitions
 from data_platform.ingestion.raw_loading import (
+    SchemaReport,
     load_daily,
     load_whole,
     raw_asset,
+    whole_batch,
 )
+from data_platform.quality.policy import QualityPolicy
+from data_platform.quality.quarantine import Batch
 from data_platform.resources.lake import LakeResource
 from data_platform.resources.shop_db import (
     ShopDatabaseResource,
@@ -38,6 +42,37 @@ def _with_partition_date(rows: pa.Table, time_column: str) -> pa.Table:
     return rows.append_column(contracts.PARTITION_COLUMN, days)
 
 
+def source_report(shop_db: ShopDatabaseResource, table: sa.Table) -> SchemaReport:
+    """The source table's columns (as the database has them now) against those extracted."""
+    found = shop_db.column_names(table.name)
+    expected = [c.name for c in table.columns]
+    report = SchemaReport(
+        f"shop_db.{table.name}",
+        added=[c for c in found if c not in expected],
+        missing=[c for c in expected if c not in found],
+    )
+    if report.missing:
+        report.message = f"{report.source}: missing column {', '.join(report.missing)}"
+    return report
+
+
+def _held_back(dataset, days: list[dt.date], report: SchemaReport) -> Batch:
+    # Nothing can be selected from a table missing a column: every partition is held back.
+    return Batch(
+        dataset.schema.empty_table(), [], [], days, held_back=dict.fromkeys(days, report.message)
+    )
+
+
+def _table_batch(dataset, rows: pa.Table, source: str, first: dt.date, last: dt.date) -> Batch:
+    rows = rows.cast(dataset.schema)
+    n = rows.num_rows
+    return Batch(rows, [source] * n, [None] * n, _days(first, last))
+
+
+def _days(first: dt.date, last: dt.date) -> list[dt.date]:
+    return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+
+
 def build_shop_assets(start_date: str, warehouse_engine: str = DUCKDB):
     """The three shop-database ingests, with daily partitions starting at ``start_date``;
     ``warehouse_engine`` (the configured warehouse) shows among the assets' kinds."""
@@ -53,11 +88,23 @@ def build_shop_assets(start_date: str, warehouse_engine: str = DUCKDB):
         kinds=kinds,
     )
     def customers_raw(
-        shop_db: ShopDatabaseResource, lake: LakeResource, warehouse: WarehouseResource
+        context: AssetExecutionContext,
+        shop_db: ShopDatabaseResource,
+        lake: LakeResource,
+        warehouse: WarehouseResource,
+        quality: QualityPolicy,
     ) -> MaterializeResult:
-        statement = sa.select(customers.c.id, customers.c.name).order_by(customers.c.id)
-        table = shop_db.fetch_arrow(statement, contracts.CUSTOMERS.source_schema)
-        return load_whole(contracts.CUSTOMERS, table, "shop_db.customers", lake, warehouse)
+        dataset = contracts.CUSTOMERS
+        report = source_report(shop_db, customers)
+        if report.missing:
+            batch = Batch(
+                dataset.schema.empty_table(), [], [], [None], held_back={None: report.message}
+            )
+        else:
+            statement = sa.select(customers.c.id, customers.c.name).order_by(customers.c.id)
+            table = shop_db.fetch_arrow(statement, dataset.source_schema)
+            batch = whole_batch(dataset, table, report.source)
+        return load_whole(context, dataset, batch, lake, warehouse, quality, [report])
 
     @raw_asset(
         contracts.ORDERS,
@@ -74,20 +121,25 @@ def build_shop_assets(start_date: str, warehouse_engine: str = DUCKDB):
         shop_db: ShopDatabaseResource,
         lake: LakeResource,
         warehouse: WarehouseResource,
+        quality: QualityPolicy,
     ) -> MaterializeResult:
-        schema = contracts.ORDERS.source_schema
+        dataset = contracts.ORDERS
+        schema = dataset.source_schema
+        report = source_report(shop_db, orders)
 
         def extract(first: dt.date, last: dt.date):
+            if report.missing:
+                return _held_back(dataset, _days(first, last), report), []
             start, end = _day_bounds(first, last)
             statement = (
                 sa.select(*(orders.c[name] for name in schema.names))
                 .where(orders.c.ordered_at >= start, orders.c.ordered_at < end)
                 .order_by(orders.c.ordered_at, orders.c.id)
             )
-            rows = shop_db.fetch_arrow(statement, schema)
-            return _with_partition_date(rows, "ordered_at"), "shop_db.orders"
+            rows = _with_partition_date(shop_db.fetch_arrow(statement, schema), "ordered_at")
+            return _table_batch(dataset, rows, report.source, first, last), []
 
-        return load_daily(context, contracts.ORDERS, extract, lake, warehouse)
+        return load_daily(context, dataset, extract, lake, warehouse, quality, [report])
 
     @raw_asset(
         contracts.ORDER_ITEMS,
@@ -103,12 +155,15 @@ def build_shop_assets(start_date: str, warehouse_engine: str = DUCKDB):
         shop_db: ShopDatabaseResource,
         lake: LakeResource,
         warehouse: WarehouseResource,
+        quality: QualityPolicy,
     ) -> MaterializeResult:
-        schema = pa.schema(
-            [*contracts.ORDER_ITEMS.source_schema, pa.field("ordered_at", pa.timestamp("us"))]
-        )
+        dataset = contracts.ORDER_ITEMS
+        schema = pa.schema([*dataset.source_schema, pa.field("ordered_at", pa.timestamp("us"))])
+        report = source_report(shop_db, order_items)
 
         def extract(first: dt.date, last: dt.date):
+            if report.missing:
+                return _held_back(dataset, _days(first, last), report), []
             start, end = _day_bounds(first, last)
             statement = (
                 sa.select(
@@ -119,8 +174,9 @@ def build_shop_assets(start_date: str, warehouse_engine: str = DUCKDB):
                 .order_by(orders.c.ordered_at, order_items.c.id)
             )
             rows = _with_partition_date(shop_db.fetch_arrow(statement, schema), "ordered_at")
-            return rows.drop_columns(["ordered_at"]), "shop_db.order_items"
+            rows = rows.drop_columns(["ordered_at"])
+            return _table_batch(dataset, rows, report.source, first, last), []
 
-        return load_daily(context, contracts.ORDER_ITEMS, extract, lake, warehouse)
+        return load_daily(context, dataset, extract, lake, warehouse, quality, [report])
 
     return [customers_raw, orders_raw, order_items_raw]

@@ -1,30 +1,39 @@
-"""pandera contracts for every raw dataset, and how their failures are reported.
+"""pandera contracts for every raw dataset, run on every batch a raw ingest reads.
 
 Each ``DataFrameModel`` states the columns' types, nullability, the uniqueness of the key and
-value ranges (money, in integer cents, is never negative). :func:`validate` runs one on an
-Arrow batch and returns a :class:`Violations` that asset checks turn into metadata.
+value ranges: money in integer cents is never negative nor absurd (bounds below), totals add
+up, product types are known, texts have a sane length. :func:`row_failures` runs one and
+returns the failing rows with their column, check and value, which the quarantine policy
+(:mod:`data_platform.quality.quarantine`) turns into quarantine records.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import pandas as pd
 import pandera.pandas as pa
-import pyarrow
 from pandera.errors import SchemaErrors
 from pandera.typing import Series
 
 from data_platform.ingestion import contracts
+from data_platform.quality.quarantine import Failure
 
-SAMPLE_SIZE = 5
+# Upper bounds that no real row reaches (jafgen's largest order is under $100): above them a
+# value is a unit or entry error.
+MAX_ORDER_CENTS = 1_000_000  # $10,000
+MAX_PRICE_CENTS = 100_000  # $1,000
+KEY_LENGTH = {"max_value": 64}
+NAME_LENGTH = {"max_value": 200}
+TEXT_LENGTH = {"max_value": 2_000}
+TOTAL_ADDS_UP = "order_total = subtotal + tax_paid"
+# Dataframe-wide checks, and the column their failures are reported on.
+CHECK_COLUMNS = {TOTAL_ADDS_UP: "order_total"}
 
 
 class Customers(pa.DataFrameModel):
     """``raw.customers``: one row per customer of the shop database."""
 
-    id: Series[str] = pa.Field(unique=True)
-    name: Series[str] = pa.Field(nullable=True)
+    id: Series[str] = pa.Field(unique=True, str_length=KEY_LENGTH)
+    name: Series[str] = pa.Field(nullable=True, str_length=NAME_LENGTH)
 
     class Config:
         strict = True
@@ -33,13 +42,19 @@ class Customers(pa.DataFrameModel):
 class Orders(pa.DataFrameModel):
     """``raw.orders``: one row per order; money in cents."""
 
-    id: Series[str] = pa.Field(unique=True)
-    customer: Series[str]
+    id: Series[str] = pa.Field(unique=True, str_length=KEY_LENGTH)
+    customer: Series[str] = pa.Field(str_length=KEY_LENGTH)
     ordered_at: Series[pd.Timestamp]
-    store_id: Series[str]
-    subtotal: Series[pd.Int64Dtype] = pa.Field(ge=0)
-    tax_paid: Series[pd.Int64Dtype] = pa.Field(ge=0)
-    order_total: Series[pd.Int64Dtype] = pa.Field(ge=0)
+    store_id: Series[str] = pa.Field(str_length=KEY_LENGTH)
+    subtotal: Series[pd.Int64Dtype] = pa.Field(ge=0, le=MAX_ORDER_CENTS)
+    tax_paid: Series[pd.Int64Dtype] = pa.Field(ge=0, le=MAX_ORDER_CENTS)
+    order_total: Series[pd.Int64Dtype] = pa.Field(ge=0, le=MAX_ORDER_CENTS)
+
+    @pa.dataframe_check(name=TOTAL_ADDS_UP)
+    def total_adds_up(cls, frame: pd.DataFrame) -> pd.Series:
+        # Nulls are the nullability check's to report.
+        total = frame["subtotal"] + frame["tax_paid"]
+        return (frame["order_total"] == total).fillna(True).astype(bool)
 
     class Config:
         strict = True
@@ -48,9 +63,9 @@ class Orders(pa.DataFrameModel):
 class OrderItems(pa.DataFrameModel):
     """``raw.order_items``: one row per item of an order."""
 
-    id: Series[str] = pa.Field(unique=True)
-    order_id: Series[str]
-    sku: Series[str]
+    id: Series[str] = pa.Field(unique=True, str_length=KEY_LENGTH)
+    order_id: Series[str] = pa.Field(str_length=KEY_LENGTH)
+    sku: Series[str] = pa.Field(str_length=KEY_LENGTH)
 
     class Config:
         strict = True
@@ -59,23 +74,23 @@ class OrderItems(pa.DataFrameModel):
 class Products(pa.DataFrameModel):
     """``raw.products``: one row per sku; price in cents."""
 
-    sku: Series[str] = pa.Field(unique=True)
-    name: Series[str]
+    sku: Series[str] = pa.Field(unique=True, str_length=KEY_LENGTH)
+    name: Series[str] = pa.Field(str_length=NAME_LENGTH)
     type: Series[str] = pa.Field(isin=["jaffle", "beverage"])
-    price: Series[pd.Int64Dtype] = pa.Field(ge=0)
-    description: Series[str] = pa.Field(nullable=True)
+    price: Series[pd.Int64Dtype] = pa.Field(ge=0, le=MAX_PRICE_CENTS)
+    description: Series[str] = pa.Field(nullable=True, str_length=TEXT_LENGTH)
 
     class Config:
         strict = True
 
 
 class Stores(pa.DataFrameModel):
-    """``raw.stores``: one row per store; tax_rate a fraction (0.06 = 6 %)."""
+    """``raw.stores``: one row per store; tax_rate a fraction (0.06 = 6 %, at most 25 %)."""
 
-    id: Series[str] = pa.Field(unique=True)
-    name: Series[str]
+    id: Series[str] = pa.Field(unique=True, str_length=KEY_LENGTH)
+    name: Series[str] = pa.Field(str_length=NAME_LENGTH)
     opened_at: Series[pd.Timestamp]
-    tax_rate: Series[float] = pa.Field(ge=0, lt=1)
+    tax_rate: Series[float] = pa.Field(ge=0, le=0.25)
 
     class Config:
         strict = True
@@ -84,11 +99,11 @@ class Stores(pa.DataFrameModel):
 class Supplies(pa.DataFrameModel):
     """``raw.supplies``: one row per (supply, sku); cost in cents."""
 
-    id: Series[str]
-    name: Series[str]
-    cost: Series[pd.Int64Dtype] = pa.Field(ge=0)
-    perishable: Series[bool]
-    sku: Series[str]
+    id: Series[str] = pa.Field(str_length=KEY_LENGTH)
+    name: Series[str] = pa.Field(str_length=NAME_LENGTH)
+    cost: Series[pd.Int64Dtype] = pa.Field(ge=0, le=MAX_PRICE_CENTS)
+    perishable: Series[pd.BooleanDtype]
+    sku: Series[str] = pa.Field(str_length=KEY_LENGTH)
 
     class Config:
         strict = True
@@ -98,10 +113,10 @@ class Supplies(pa.DataFrameModel):
 class Tweets(pa.DataFrameModel):
     """``raw.tweets``: one row per tweet about the shop by a customer."""
 
-    id: Series[str] = pa.Field(unique=True)
-    user_id: Series[str]
+    id: Series[str] = pa.Field(unique=True, str_length=KEY_LENGTH)
+    user_id: Series[str] = pa.Field(str_length=KEY_LENGTH)
     tweeted_at: Series[pd.Timestamp]
-    content: Series[str] = pa.Field(nullable=True)
+    content: Series[str] = pa.Field(nullable=True, str_length=TEXT_LENGTH)
 
     class Config:
         strict = True
@@ -118,61 +133,45 @@ MODELS: dict[str, type[pa.DataFrameModel]] = {
 }
 
 
-@dataclass
-class Violations:
-    """What a contract found wrong in the data it was run on (empty when all is well)."""
-
-    rows_checked: int = 0
-    failing_rows: int = 0
-    failures_by_check: dict[str, int] = field(default_factory=dict)
-    sample: list[dict] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures_by_check
-
-    def merge(self, other: Violations) -> None:
-        self.rows_checked += other.rows_checked
-        self.failing_rows += other.failing_rows
-        for check, count in other.failures_by_check.items():
-            self.failures_by_check[check] = self.failures_by_check.get(check, 0) + count
-        self.sample = (self.sample + other.sample)[:SAMPLE_SIZE]
-
-
-def to_pandas(table: pyarrow.Table) -> pd.DataFrame:
-    """Arrow to pandas as the contracts expect it: nullable integers, nanosecond timestamps."""
-    return table.to_pandas(
-        types_mapper={pyarrow.int64(): pd.Int64Dtype()}.get, coerce_temporal_nanoseconds=True
-    )
-
-
-def validate(dataset: str, table: pyarrow.Table, source: str) -> Violations:
-    """Run the contract of ``dataset`` on ``table`` (read from ``source``, a file or table).
-
-    Returns the violations; never raises for bad data. The sample names the source, the row
-    (0-based within the batch), the column, the failed check and the offending value.
-    """
-    frame = to_pandas(
-        table.drop_columns([contracts.PARTITION_COLUMN])
-        if contracts.PARTITION_COLUMN in table.column_names
-        else table
-    )
-    result = Violations(rows_checked=len(frame))
+def row_failures(dataset: str, frame: pd.DataFrame) -> dict[int, list[Failure]]:
+    """Run the contract of ``dataset`` on ``frame`` (typed rows, no lineage columns) and return
+    the failures by row index (``frame``'s index). A failure that names no row (a column of
+    the wrong type) is charged to every row: none of them can be trusted."""
     try:
         MODELS[dataset].validate(frame, lazy=True)
     except SchemaErrors as errors:
-        cases = errors.failure_cases
-        result.failing_rows = int(cases["index"].dropna().nunique()) or len(cases)
-        for (column, check), group in cases.groupby(["column", "check"], dropna=False):
-            result.failures_by_check[f"{column}: {check}"] = len(group)
-        for case in cases.head(SAMPLE_SIZE).itertuples():
-            result.sample.append(
-                {
-                    "source": source,
-                    "row": None if pd.isna(case.index) else int(case.index),
-                    "column": case.column,
-                    "check": str(case.check),
-                    "value": None if pd.isna(case.failure_case) else str(case.failure_case),
-                }
-            )
-    return result
+        return _by_row(errors.failure_cases, frame.index)
+    return {}
+
+
+def _by_row(cases: pd.DataFrame, index: pd.Index) -> dict[int, list[Failure]]:
+    found: dict[int, list[Failure]] = {}
+    seen: set[tuple[int, str]] = set()
+    for case in cases.itertuples():
+        check = str(case.check)
+        column = CHECK_COLUMNS.get(check, case.column)
+        if column != case.column and not _is_missing(case.index):
+            continue  # a dataframe check reports every column of a row: keep its own column
+        value = None if _is_missing(case.failure_case) else str(case.failure_case)
+        rows = index if _is_missing(case.index) else [int(case.index)]
+        for row in rows:
+            if (row, check) in seen:
+                continue  # a dataframe check reports each of its columns; keep one
+            seen.add((row, check))
+            found.setdefault(row, []).append(Failure(check, column, value, _explain(check)))
+    return found
+
+
+def _is_missing(value) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _explain(check: str) -> str:
+    if check == "not_nullable":
+        return "missing value"
+    if check in ("field_uniqueness", "multiple_fields_uniqueness"):
+        return "key shared by rows with different values"
+    return f"fails {check}"

@@ -108,6 +108,11 @@ class ShopDatabaseResource(ConfigurableResource):
                 batches.append(pa.RecordBatch.from_arrays(arrays, schema=schema))
         return pa.Table.from_batches(batches, schema=schema)
 
+    def column_names(self, table: str) -> list[str]:
+        """The columns the database's ``table`` has now (reflected), in order; raises
+        ``sqlalchemy.exc.NoSuchTableError`` when it is missing."""
+        return [c["name"] for c in sa.inspect(self.engine()).get_columns(table)]
+
     def count(self, table: sa.Table) -> int:
         with self.engine().connect() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()

@@ -7,7 +7,8 @@ One setting, ``DATA_PLATFORM_WAREHOUSE_URL``, picks the engine and where it live
 
 Raw loads go through :class:`WarehouseResource`: DuckDB through dagster-duckdb's connection,
 PostgreSQL through ADBC (Arrow batches streamed with ``COPY``). Both replace a partition's rows
-in one transaction, so a reader sees the old rows or the new ones, never a mix.
+(raw and quarantine together) in one transaction, so a reader sees the old rows or the new
+ones, never a mix.
 """
 
 from __future__ import annotations
@@ -113,24 +114,82 @@ class WarehouseResource(ConfigurableResource):
     def engine(self) -> str:
         return self.location.engine
 
-    def replace_rows(
+    def replace(self, *replacements: Replacement) -> None:
+        """Apply every replacement in one transaction: for each, delete the rows it replaces
+        and insert its batch (matched by column name). Creates missing schemas and tables
+        with the batch's types. On any error nothing changes; raises the driver's error
+        (duckdb or ADBC)."""
+        if self.engine == DUCKDB:
+            self._replace_duckdb(replacements)
+        else:
+            self._replace_postgres(replacements)
+
+    def table_exists(self, schema: str, table: str) -> bool:
+        rows = self.query(
+            "select count(*) as n from information_schema.tables "
+            f"where table_schema = '{_identifier(schema)}' and table_name = '{_identifier(table)}'"
+        )
+        return rows[0]["n"] > 0
+
+    def distinct_values(
         self,
         schema: str,
         table: str,
-        batch: pa.Table,
-        where: tuple[str, dt.date, dt.date] | None = None,
-    ) -> None:
-        """Atomically replace rows of ``schema.table`` with ``batch`` (matched by column name).
+        column: str,
+        within: tuple[str, dt.date, dt.date] | None = None,
+    ) -> frozenset[str] | None:
+        """The distinct non-null values of a column as text, of every row or of those whose
+        ``within[0]`` column lies between ``within[1]`` and ``within[2]``; ``None`` when the
+        table is missing."""
+        if not self.table_exists(schema, table):
+            return None
+        column = _identifier(column)
+        sql = (
+            f'select distinct cast("{column}" as varchar) as v '
+            f'from "{_identifier(schema)}"."{_identifier(table)}" where "{column}" is not null'
+        )
+        if within is not None:
+            sql += (
+                f' and "{_identifier(within[0])}" between {_date(within[1])} and {_date(within[2])}'
+            )
+        return frozenset(r["v"] for r in self.query(sql))
 
-        ``where=(column, first, last)`` replaces the rows with ``column`` between ``first`` and
-        ``last`` (a partition window); ``None`` replaces every row. Creates the schema and the
-        table (with ``batch``'s types) when missing. One transaction: on any error nothing
-        changes. Raises the driver's error (duckdb or ADBC) on failure.
-        """
-        if self.engine == DUCKDB:
-            self._replace_duckdb(schema, table, batch, where)
-        else:
-            self._replace_postgres(schema, table, batch, where)
+    def find_keys(
+        self,
+        schema: str,
+        table: str,
+        column: str,
+        keys: list[str],
+        partition_column: str,
+        outside: tuple[dt.date, dt.date],
+    ) -> dict[str, dt.date]:
+        """Which of ``keys`` the table holds in partitions outside ``outside`` (first, last
+        day), and in which partition. Empty when the table is missing."""
+        if not keys or not self.table_exists(schema, table):
+            return {}
+        target = f'"{_identifier(schema)}"."{_identifier(table)}"'
+        sql = (
+            f'select t."{column}" as k, min(t."{partition_column}") as p from {target} t '
+            f'where t."{column}" in (select k from wanted) '
+            f'and t."{partition_column}" not between {_date(outside[0])} and {_date(outside[1])} '
+            "group by 1"
+        )
+        location = self.location
+        if location.engine == DUCKDB:
+            import duckdb
+
+            with duckdb.connect(location.path, read_only=True) as conn:
+                conn.register("wanted", pa.table({"k": pa.array(keys, pa.string())}))
+                return dict(conn.execute(sql).fetchall())
+        engine = sa.create_engine(location.sqlalchemy_url(), poolclass=sa.pool.NullPool)
+        try:
+            with engine.connect() as conn:
+                statement = sa.text(
+                    sql.replace("(select k from wanted)", "(select unnest(cast(:keys as text[])))")
+                )
+                return dict(conn.execute(statement, {"keys": keys}).fetchall())
+        finally:
+            engine.dispose()
 
     def query(self, sql: str) -> list[dict[str, Any]]:
         """Run a read-only query; rows as dicts of Python values (``Decimal`` for decimals)."""
@@ -149,22 +208,26 @@ class WarehouseResource(ConfigurableResource):
         finally:
             engine.dispose()
 
-    def _replace_duckdb(self, schema, table, batch, where) -> None:
+    def _replace_duckdb(self, replacements) -> None:
         from dagster_duckdb import DuckDBResource
 
-        target = f'"{schema}"."{table}"'
         with DuckDBResource(database=self.location.path).get_connection() as conn:
             try:
-                conn.execute(f'create schema if not exists "{schema}"')
-                conn.register("incoming_batch", batch)
+                for number, r in enumerate(replacements):
+                    conn.execute(f'create schema if not exists "{r.schema}"')
+                    conn.register(f"incoming_{number}", r.batch)
                 conn.execute("begin transaction")
                 try:
-                    conn.execute(
-                        f"create table if not exists {target} as "
-                        "select * from incoming_batch limit 0"
-                    )
-                    conn.execute(*_delete_statement(target, where, "?"))
-                    conn.execute(f"insert into {target} by name select * from incoming_batch")
+                    for number, r in enumerate(replacements):
+                        conn.execute(
+                            f"create table if not exists {r.target} as "
+                            f"select * from incoming_{number} limit 0"
+                        )
+                        if delete := r.delete_statement():
+                            conn.execute(delete)
+                        conn.execute(
+                            f"insert into {r.target} by name select * from incoming_{number}"
+                        )
                     conn.execute("commit")
                 except BaseException:
                     conn.execute("rollback")
@@ -172,15 +235,19 @@ class WarehouseResource(ConfigurableResource):
             finally:
                 conn.close()
 
-    def _replace_postgres(self, schema, table, batch, where) -> None:
+    def _replace_postgres(self, replacements) -> None:
         with self._adbc() as conn, conn.cursor() as cursor:
             try:
-                cursor.execute(f'create schema if not exists "{schema}"')
-                # An empty batch creates the table with the batch's types if it is missing.
-                cursor.adbc_ingest(table, batch.slice(0, 0), "create_append", db_schema_name=schema)
-                cursor.execute(*_delete_statement(f'"{schema}"."{table}"', where, "$"))
-                if batch.num_rows:
-                    cursor.adbc_ingest(table, batch, mode="append", db_schema_name=schema)
+                for r in replacements:
+                    cursor.execute(f'create schema if not exists "{r.schema}"')
+                    # An empty batch creates the table with the batch's types if it is missing.
+                    cursor.adbc_ingest(
+                        r.table, r.batch.slice(0, 0), "create_append", db_schema_name=r.schema
+                    )
+                    if delete := r.delete_statement():
+                        cursor.execute(delete)
+                    if r.batch.num_rows:
+                        cursor.adbc_ingest(r.table, r.batch, mode="append", db_schema_name=r.schema)
                 conn.commit()
             except BaseException:
                 conn.rollback()
@@ -194,9 +261,36 @@ class WarehouseResource(ConfigurableResource):
             yield conn
 
 
-def _delete_statement(target: str, where, style: str) -> tuple[str, list]:
-    if where is None:
-        return f"delete from {target}", []
-    column, first, last = where
-    low, high = ("?", "?") if style == "?" else ("$1", "$2")
-    return f'delete from {target} where "{column}" between {low} and {high}', [first, last]
+@dataclass(frozen=True)
+class Replacement:
+    """Rows of ``schema.table`` to replace by ``batch``: those whose ``partition_column`` is
+    one of ``partitions``, or every row when ``partitions`` is ``None``."""
+
+    schema: str
+    table: str
+    batch: pa.Table
+    partition_column: str | None = None
+    partitions: tuple[dt.date, ...] | None = None
+
+    @property
+    def target(self) -> str:
+        return f'"{_identifier(self.schema)}"."{_identifier(self.table)}"'
+
+    def delete_statement(self) -> str | None:
+        if self.partitions is None:
+            return f"delete from {self.target}"
+        if not self.partitions:
+            return None
+        days = ", ".join(_date(day) for day in sorted(self.partitions))
+        return f'delete from {self.target} where "{self.partition_column}" in ({days})'
+
+
+def _date(day: dt.date) -> str:
+    # Dates are formatted from date objects, never from input text: safe to inline.
+    return f"date '{dt.date.isoformat(day)}'"
+
+
+def _identifier(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"not a plain SQL identifier: {name!r}")
+    return name

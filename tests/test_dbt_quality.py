@@ -11,8 +11,8 @@ from dagster import (
     AssetCheckKey,
     AssetCheckSeverity,
     AssetKey,
+    AssetsDefinition,
     DagsterInstance,
-    TableMetadataSet,
 )
 
 from data_platform.definitions import defs
@@ -100,16 +100,21 @@ def test_referential_integrity_of_staging(manifest, graph):
 def test_singular_tests_check_one_model_in_the_step_that_builds_it(manifest, graph):
     singular = [t for t in dbt_tests(manifest) if not t.get("attached_node")]
     assert len(singular) >= 3
-    steps = {name: defs.resolve_assets_def(name) for name in (DBT_ASSETS, DAILY_DBT_ASSETS)}
+    steps = {
+        a.node_def.name: a
+        for a in defs.assets
+        if isinstance(a, AssetsDefinition) and a.node_def.name in (DBT_ASSETS, DAILY_DBT_ASSETS)
+    }
+    assert len(steps) == 2
     for test in singular:
         (key,) = check_keys_of(graph, test)
         ref = test["config"]["meta"]["dagster"]["ref"]["name"]
         assert key.asset_key.path[-1] == ref, test["name"]
         # The check runs in the step that builds the model it is attached to, and every other
         # model it reads is built by that step or upstream of it.
-        (step,) = [s for s in steps.values() if key in s.check_keys]
-        assert key.asset_key in step.keys
-        if step.key == steps[DBT_ASSETS].key:
+        (step,) = [name for name, s in steps.items() if key in s.check_keys]
+        assert key.asset_key in steps[step].keys
+        if step == DBT_ASSETS:
             parents = {p.split(".")[-1] for p in test["depends_on"]["nodes"]}
             assert not parents & {"fct_orders", "fct_daily_store_sales"}, test["name"]
 
@@ -144,8 +149,8 @@ def test_full_run_records_column_schemas_and_checks_them(full_run, manifest):
     for mart in MARTS:
         key = AssetKey(["marts", mart])
         metadata = instance.get_latest_materialization_event(key).asset_materialization.metadata
-        schema = TableMetadataSet.extract(metadata).column_schema
-        assert schema is not None, mart
+        assert "dagster/column_schema" in metadata, mart
+        schema = metadata["dagster/column_schema"].value
         assert [c.name for c in schema.columns] == list(models[mart]["columns"]), mart
         record = instance.get_latest_asset_check_evaluation_record(
             AssetCheckKey(key, "column_schema_change")

@@ -27,9 +27,10 @@ from data_platform.ingestion.landing_files import build_landing_assets
 from data_platform.ingestion.partitions import daily_partitions
 from data_platform.ingestion.shop_database import build_shop_assets
 from data_platform.quality.policy import QualityPolicy
+from data_platform.quality.schema_checks import schema_change_checks
 from data_platform.resources import LakeResource, ShopDatabaseResource, WarehouseResource
 from data_platform.resources.warehouse import parse_warehouse_url
-from data_platform.transformation.dbt_assets import build_dbt_assets, dbt_project
+from data_platform.transformation.dbt_assets import build_dbt_assets, dbt_project, mart_keys
 
 # BackfillPolicy on @asset is marked beta in Dagster 1.13; ranges as one run depend on it.
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=BetaWarning)
@@ -42,12 +43,15 @@ def build_definitions() -> Definitions:
     start_date = os.environ[settings.PARTITION_START]
     warehouse_engine = parse_warehouse_url(os.environ[settings.WAREHOUSE_URL]).engine
     dbt_project.prepare_if_dev()
+    raw_assets = [
+        *build_shop_assets(start_date, warehouse_engine),
+        *build_landing_assets(start_date, warehouse_engine),
+    ]
+    dbt_assets = build_dbt_assets(daily_partitions(start_date))
     return Definitions(
-        assets=[
-            *build_shop_assets(start_date, warehouse_engine),
-            *build_landing_assets(start_date, warehouse_engine),
-            *build_dbt_assets(daily_partitions(start_date)),
-        ],
+        assets=[*raw_assets, *dbt_assets],
+        # Raw assets record their contract's columns, the dbt steps each model's.
+        asset_checks=schema_change_checks([*raw_assets, *mart_keys(dbt_assets)]),
         jobs=[
             all_assets_job,
             daily_job,

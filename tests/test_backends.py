@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from data_platform.resources import LakeResource, WarehouseResource
-from tests.conftest import BIN
+from tests.conftest import BIN, cli
 from tests.mart_compare import MART_KEYS, differences, read_mart
 from tests.oracle import compute_marts
 from tests.servers import create_bucket, postgres_database
@@ -55,7 +55,11 @@ def server_run(server_env, small_csv_dir):
     assert seeded.returncode == 0, seeded.stderr
     prepared = platform(server_env, "prepare")
     assert prepared.returncode == 0, prepared.stderr
-    return platform(server_env, "run")
+    result = platform(server_env, "run")
+    # The dbt manifest (dbt_project/target) is shared with the session's DuckDB runs, which read
+    # each model's relation (database, schema) from it: parse it for them again.
+    assert cli("prepare").returncode == 0
+    return result
 
 
 def test_run_on_servers_succeeds(server_run):

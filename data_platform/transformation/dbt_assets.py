@@ -3,8 +3,11 @@
 Every dbt model is an asset: ``stg_*`` views in group ``staging``, ``int_*`` helpers and the
 ``dim_*``/``fct_*`` tables in group ``marts``. dbt sources resolve to the raw ingest assets
 (``meta.dagster.asset_key`` in ``models/staging/_sources.yml``), so the graph has one node per
-table. dbt tests are asset checks; a failing error-severity test makes ``dbt build`` skip the
-models below it.
+table. dbt tests are asset checks (see :class:`PlatformDbtTranslator`): a test of severity
+``error`` is a blocking check, so its failure stops every model below it, in its own step (``dbt
+build`` skips them) and in the other step (Dagster does not start it); a test of severity
+``warn`` is a non-blocking check of severity WARN. Singular tests (``dbt_project/tests/``) that
+read several models name the one they check in ``meta.dagster.ref``.
 
 Two multi-assets share the project:
 
@@ -15,23 +18,40 @@ Two multi-assets share the project:
 - ``jaffle_shop_dbt``: every other model, unpartitioned: views, and tables rebuilt in full
   (``dim_customers`` and ``fct_customer_activity`` need every order of a customer).
 
+The unpartitioned step runs before the daily one. It never runs a test that also reads a daily
+fact (see :func:`subset_indirect_selection`): that test checks the fact and runs in the daily
+step, after the fact holds the run's days.
+
+Both steps record each model's columns and types (``dagster/column_schema``) on its
+materialization, for the schema-change checks of the marts
+(:mod:`data_platform.quality.schema_checks`).
+
 Both take the ``warehouse`` pool. ``full_refresh: true`` in a run's config rebuilds the
 selected models from the whole history (``dbt build --full-refresh``): the action for when a
 model's logic changes (see ``full_refresh_job``).
 """
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from dagster import (
+    AssetCheckSpec,
     AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
     AssetSpec,
     BackfillPolicy,
     Config,
     PartitionsDefinition,
 )
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DbtCliInvocation,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
 
 from data_platform.ingestion.partitions import dbt_partition_vars
 from data_platform.ingestion.raw_loading import WAREHOUSE_POOL
@@ -40,6 +60,8 @@ from data_platform.settings import DBT_PROJECT_DIR
 
 # Folder under models/ -> Dagster asset group.
 GROUP_BY_FOLDER = {"staging": "staging", "intermediate": "marts", "marts": "marts"}
+# Name prefixes of the marts, the models downstream users query.
+MART_PREFIXES = ("dim_", "fct_")
 # dbt tag of the incremental models partitioned by day.
 DAILY_TAG = "daily"
 DBT_ASSETS = "jaffle_shop_dbt"
@@ -50,20 +72,55 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 
 class PlatformDbtTranslator(DagsterDbtTranslator):
     """Groups dbt models by their folder (see :data:`GROUP_BY_FOLDER`); gives the marts
-    (``dim_*``, ``fct_*``) their freshness policy."""
+    (``dim_*``, ``fct_*``) their freshness policy; makes error-severity tests blocking checks."""
 
     def get_asset_spec(self, manifest, unique_id, project) -> AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
         node = manifest.get("nodes", {}).get(unique_id, {})
-        if node.get("resource_type") == "model" and node["name"].startswith(("dim_", "fct_")):
+        if node.get("resource_type") == "model" and node["name"].startswith(MART_PREFIXES):
             spec = spec.replace_attributes(freshness_policy=freshness.MARTS)
         return spec
+
+    def get_asset_check_spec(
+        self, asset_spec, manifest, unique_id, project
+    ) -> AssetCheckSpec | None:
+        """A test of severity ``error`` (dbt's default) is a blocking check: its failure stops
+        what is downstream, also in the other dbt step; ``warn`` is reported, never blocks.
+        (dagster-dbt reports a failed test's severity, ERROR or WARN, with its result.)"""
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None:
+            return None
+        return AssetCheckSpec(
+            name=spec.name,
+            asset=spec.asset_key,
+            description=spec.description,
+            additional_deps=spec.additional_deps,
+            blocking=dbt_test_severity(manifest["nodes"][unique_id]) == "error",
+            metadata=spec.metadata,
+            automation_condition=spec.automation_condition,
+            partitions_def=spec.partitions_def,
+        )
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         fqn = dbt_resource_props.get("fqn", [])
         if dbt_resource_props.get("resource_type") == "model" and len(fqn) > 2:
             return GROUP_BY_FOLDER.get(fqn[1], "marts")
         return super().get_group_name(dbt_resource_props)
+
+
+def dbt_test_severity(test: Mapping[str, Any]) -> str:
+    """A dbt test's severity from the manifest, ``error`` (the default) or ``warn``."""
+    return str(test.get("config", {}).get("severity") or "error").lower()
+
+
+def mart_keys(assets: Iterable[AssetsDefinition]) -> list[AssetKey]:
+    """The keys of the marts (``dim_*``, ``fct_*``) among the dbt assets."""
+    return [
+        key
+        for assets_def in assets
+        for key in sorted(assets_def.keys)
+        if key.path[0] == "marts" and key.path[-1].startswith(MART_PREFIXES)
+    ]
 
 
 class DbtBuildConfig(Config):
@@ -73,14 +130,59 @@ class DbtBuildConfig(Config):
     """Rebuild the selected models from the whole history (``dbt build --full-refresh``)."""
 
 
-def build_args(config: DbtBuildConfig, dbt_vars: Mapping[str, str] | None = None) -> list[str]:
+def build_args(
+    config: DbtBuildConfig,
+    dbt_vars: Mapping[str, str] | None = None,
+    indirect_selection: str | None = None,
+) -> list[str]:
     """The ``dbt`` arguments of a step (pure; unit-tested)."""
     args = ["build"]
     if dbt_vars:
         args += ["--vars", json.dumps(dict(dbt_vars), sort_keys=True)]
+    if indirect_selection:
+        args += ["--indirect-selection", indirect_selection]
     if config.full_refresh:
         args.append("--full-refresh")
     return args
+
+
+def subset_indirect_selection(context: AssetExecutionContext) -> str | None:
+    """dbt's test selection for the unpartitioned step: ``buildable`` when it builds a subset
+    of its models with all their checks, else None (dagster-dbt's choice).
+
+    dagster-dbt selects a subset's models and lets dbt add their tests, by dbt's default
+    (``eager``): every test that reads a selected model, also one that reads a daily fact,
+    which then runs before the daily step has built the fact's days for this run. ``buildable``
+    keeps only tests whose models are all built here or upstream. The whole step needs no
+    flag (``--exclude tag:daily`` drops those tests, and ``buildable`` would not), nor does a
+    subset with checks left out (dagster-dbt names the tests and turns selection off).
+    """
+    assets_def = context.assets_def
+    if assets_def.keys_by_output_name == assets_def.node_keys_by_output_name:
+        return None
+    selected = context.selected_asset_keys
+    specs = assets_def.node_check_specs_by_output_name.values()
+    own = {spec.key for spec in specs if spec.asset_key in selected}
+    return "buildable" if own <= set(context.selected_asset_check_keys) else None
+
+
+def stream_with_column_schemas(invocation: DbtCliInvocation):
+    """The step's Dagster events, each model's materialization with the model's columns and
+    types (``dagster/column_schema``), read through the dbt adapter once the model is built.
+
+    On DuckDB (one writer) dagster-dbt reads them after dbt exits, with a read-only DuckDB
+    instance that dbt-duckdb keeps open in this process: it would lock the next dbt step and the
+    raw loads out of the file, so the adapter's connections are closed when the stream ends.
+    """
+    try:
+        yield from invocation.stream().fetch_column_metadata(with_column_lineage=False)
+    finally:
+        if invocation.adapter is not None:
+            invocation.adapter.cleanup_connections()
+            manager = type(invocation.adapter).ConnectionManager
+            # dbt-duckdb's: drops its process-wide DuckDB instance (and with it the file lock).
+            if close_all := getattr(manager, "close_all_connections", None):
+                close_all()
 
 
 def build_dbt_assets(partitions_def: PartitionsDefinition):
@@ -98,7 +200,8 @@ def build_dbt_assets(partitions_def: PartitionsDefinition):
         context: AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig
     ):
         """Builds (runs and tests) the selected unpartitioned models."""
-        yield from dbt.cli(build_args(config), context=context).stream()
+        args = build_args(config, indirect_selection=subset_indirect_selection(context))
+        yield from stream_with_column_schemas(dbt.cli(args, context=context))
 
     @dbt_assets(
         name=DAILY_DBT_ASSETS,
@@ -113,6 +216,6 @@ def build_dbt_assets(partitions_def: PartitionsDefinition):
         """Builds (runs and tests) the daily models for the run's partition window."""
         start, end = context.partition_time_window
         args = build_args(config, dbt_partition_vars(start, end))
-        yield from dbt.cli(args, context=context).stream()
+        yield from stream_with_column_schemas(dbt.cli(args, context=context))
 
     return [jaffle_shop_dbt, jaffle_shop_daily_dbt]

@@ -27,6 +27,21 @@
     {%- if window is none or not is_incremental() -%}
         1 = 1
     {%- else -%}
+        {{ in_run_window(column) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+  A predicate: `column` (a DATE) lies in the partition window the run was given, or anywhere
+  without one. For tests of the daily facts: a run rebuilds only its window, so a test that
+  compares a fact with another model checks that window (the rest was checked when it was
+  built, and may predate a change of reference data the run restates for its window only).
+-#}
+{% macro in_run_window(column) -%}
+    {%- set window = partition_window() -%}
+    {%- if window is none -%}
+        1 = 1
+    {%- else -%}
         {{ column }} between cast('{{ window[0] }}' as date) and cast('{{ window[1] }}' as date)
     {%- endif -%}
 {%- endmacro %}

@@ -21,6 +21,7 @@ from data_platform.transformation.dbt_assets import (
     DBT_ASSETS,
     DbtBuildConfig,
     build_args,
+    contract_schema,
     dbt_test_severity,
 )
 from data_platform.transformation.dbt_assets import dbt_project as project
@@ -199,3 +200,16 @@ def test_daily_run_checks_each_model_in_its_own_step(full_run):
             "select count(*) from marts.fct_orders where order_date = ?", [day]
         ).fetchone()
     assert restored[0] > 0
+
+
+def test_contract_schema_is_the_declared_columns_of_a_contracted_model():
+    node = {
+        "config": {"contract": {"enforced": True}},
+        "columns": {
+            "id": {"data_type": "text", "description": "key"},
+            "n": {"data_type": "bigint"},
+        },
+    }
+    schema = contract_schema(node)
+    assert [(c.name, c.type) for c in schema.columns] == [("id", "text"), ("n", "bigint")]
+    assert contract_schema({"config": {}, "columns": node["columns"]}) is None

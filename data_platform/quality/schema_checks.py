@@ -3,7 +3,7 @@ materialization (``dagster/column_schema``), against those of the materializatio
 
 Dagster's ``build_column_schema_change_checks``: a non-blocking check of severity WARN per asset,
 named ``column_schema_change``, that fails on added or removed columns and changed types. The
-dbt steps record the schema of every model they build (``fetch_column_metadata``); the marts'
+dbt steps record the schema of every mart they build (its enforced contract's); the marts'
 contracts already refuse a schema that differs from the declared one, so a failure here means
 the contract itself changed (and, for the incremental daily facts, a full refresh is due).
 

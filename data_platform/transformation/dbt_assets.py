@@ -22,9 +22,9 @@ The unpartitioned step runs before the daily one. It never runs a test that also
 fact (see :func:`subset_indirect_selection`): that test checks the fact and runs in the daily
 step, after the fact holds the run's days.
 
-Both steps record each model's columns and types (``dagster/column_schema``) on its
-materialization, for the schema-change checks of the marts
-(:mod:`data_platform.quality.schema_checks`).
+Both steps record each contracted model's columns and types (``dagster/column_schema``, as
+its enforced contract declares them) on its materialization, for the schema-change checks of
+the marts (:mod:`data_platform.quality.schema_checks`).
 
 Both take the ``warehouse`` pool. ``full_refresh: true`` in a run's config rebuilds the
 selected models from the whole history (``dbt build --full-refresh``): the action for when a
@@ -32,26 +32,24 @@ model's logic changes (see ``full_refresh_job``).
 """
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
+    AssetMaterialization,
     AssetsDefinition,
     AssetSpec,
     BackfillPolicy,
     Config,
+    Output,
     PartitionsDefinition,
+    TableColumn,
+    TableSchema,
 )
-from dagster_dbt import (
-    DagsterDbtTranslator,
-    DbtCliInvocation,
-    DbtCliResource,
-    DbtProject,
-    dbt_assets,
-)
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from data_platform.ingestion.partitions import dbt_partition_vars
 from data_platform.ingestion.raw_loading import WAREHOUSE_POOL
@@ -166,30 +164,44 @@ def subset_indirect_selection(context: AssetExecutionContext) -> str | None:
     return "buildable" if own <= set(context.selected_asset_check_keys) else None
 
 
-def stream_with_column_schemas(invocation: DbtCliInvocation):
-    """The step's Dagster events, each model's materialization with the model's columns and
-    types (``dagster/column_schema``), read through the dbt adapter once the model is built.
+def contract_schema(node: Mapping[str, Any]) -> TableSchema | None:
+    """The columns and types a model's enforced contract declares (pure; unit-tested), or
+    ``None`` for a model without one."""
+    if not node.get("config", {}).get("contract", {}).get("enforced"):
+        return None
+    return TableSchema(
+        columns=[
+            TableColumn(name, column.get("data_type") or "?", column.get("description"))
+            for name, column in node.get("columns", {}).items()
+        ]
+    )
 
-    On DuckDB (one writer) dagster-dbt reads them after dbt exits, with a read-only DuckDB
-    instance that dbt-duckdb keeps open in this process: it would lock the next dbt step and the
-    raw loads out of the file, so the adapter's connections are closed when the stream ends.
+
+def with_column_schemas(events: Iterable[Any], manifest: Mapping[str, Any]) -> Iterator[Any]:
+    """The step's Dagster events, each contracted model's materialization carrying the columns
+    and types of its contract (``dagster/column_schema``).
+
+    dbt refuses to build a model whose table differs from its enforced contract, so the
+    declared schema is the built one: no query to the warehouse is needed for it (reading it
+    back through the adapter cost several seconds a run, and on DuckDB a file lock).
     """
-    try:
-        yield from invocation.stream().fetch_column_metadata(with_column_lineage=False)
-    finally:
-        if invocation.adapter is not None:
-            invocation.adapter.cleanup_connections()
-            manager = type(invocation.adapter).ConnectionManager
-            # dbt-duckdb's: drops its process-wide DuckDB instance (and with it the file lock).
-            if close_all := getattr(manager, "close_all_connections", None):
-                close_all()
+    nodes = manifest["nodes"]
+    for event in events:
+        if isinstance(event, Output | AssetMaterialization):
+            unique_id = event.metadata.get("unique_id")
+            node = nodes.get(unique_id.value) if unique_id is not None else None
+            schema = contract_schema(node) if node else None
+            if schema is not None:
+                event = event.with_metadata({**event.metadata, "dagster/column_schema": schema})
+        yield event
 
 
 def build_dbt_assets(partitions_def: PartitionsDefinition):
     """The two dbt multi-assets, read from the prepared manifest (``data-platform prepare``);
     the daily models take ``partitions_def`` (the raw orders' daily partitions)."""
+    manifest = json.loads(dbt_project.manifest_path.read_text())
     common = {
-        "manifest": dbt_project.manifest_path,
+        "manifest": manifest,
         "project": dbt_project,
         "dagster_dbt_translator": PlatformDbtTranslator(),
         "pool": WAREHOUSE_POOL,
@@ -201,7 +213,7 @@ def build_dbt_assets(partitions_def: PartitionsDefinition):
     ):
         """Builds (runs and tests) the selected unpartitioned models."""
         args = build_args(config, indirect_selection=subset_indirect_selection(context))
-        yield from stream_with_column_schemas(dbt.cli(args, context=context))
+        yield from with_column_schemas(dbt.cli(args, context=context).stream(), manifest)
 
     @dbt_assets(
         name=DAILY_DBT_ASSETS,
@@ -216,6 +228,6 @@ def build_dbt_assets(partitions_def: PartitionsDefinition):
         """Builds (runs and tests) the daily models for the run's partition window."""
         start, end = context.partition_time_window
         args = build_args(config, dbt_partition_vars(start, end))
-        yield from stream_with_column_schemas(dbt.cli(args, context=context))
+        yield from with_column_schemas(dbt.cli(args, context=context).stream(), manifest)
 
     return [jaffle_shop_dbt, jaffle_shop_daily_dbt]

@@ -61,6 +61,7 @@ from data_platform.quality import freshness
 from data_platform.quality.policy import QualityPolicy
 from data_platform.quality.quarantine import (
     QUARANTINE_SCHEMA_NAME,
+    SAMPLE_SIZE,
     Batch,
     Context,
     Screening,
@@ -233,7 +234,7 @@ class Loader:
         self.quarantined.update(screening.quarantined)
         self.held_back.update(screening.held_back)
         self.failures_by_rule.update(screening.failures_by_rule)
-        self.sample = (self.sample + screening.sample)[:5]
+        self.sample = (self.sample + screening.sample)[:SAMPLE_SIZE]
         self.schema_reports += [r for r in reports if r.added or r.missing]
         for reason in screening.held_back.values():
             self.context.log.error(reason)
@@ -243,7 +244,7 @@ class Loader:
 
     def _write(self, batch: Batch, screening: Screening) -> None:
         dataset, lake = self.dataset, self.lake
-        loaded = [p for p in batch.partitions if p not in screening.held_back]
+        loaded = screening.loaded_partitions
         if not dataset.partitioned:
             if loaded:
                 lake.write_parquet(raw_table_path(dataset.name), screening.clean)

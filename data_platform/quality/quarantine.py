@@ -127,6 +127,7 @@ class Screening:
 
     @property
     def loaded_partitions(self) -> list[Partition]:
+        """Every partition of the batch that is not held back (also those without rows)."""
         return [p for p in self.read if p not in self.held_back]
 
 

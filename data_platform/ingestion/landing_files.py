@@ -121,8 +121,7 @@ def build_landing_assets(start_date: str, warehouse_engine: str = DUCKDB):
     ) -> MaterializeResult:
         dataset = contracts.TWEETS
 
-        def extract(first: dt.date, last: dt.date):
-            days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+        def extract(days: list[dt.date]):
             files = []
             for day in days:
                 path = landing_daily_path(dataset.name, day)

@@ -82,9 +82,9 @@ SCHEMA_DRIFT_CHECK = "schema_drift"
 # Days extracted, validated and loaded together: bounds memory and per-day overhead.
 DAYS_PER_BATCH = 31
 
-Extract = Callable[[dt.date, dt.date], "tuple[Batch, list[SchemaReport]]"]
-"""``extract(first_day, last_day_inclusive) -> (batch, schema reports of its files)``: the
-rows typed to the dataset's schema, with ``_partition_date``, and where each came from."""
+Extract = Callable[[list[dt.date]], "tuple[Batch, list[SchemaReport]]"]
+"""``extract(days) -> (batch, schema reports of its files)``: the rows of those consecutive
+days typed to the dataset's schema, with ``_partition_date``, and where each came from."""
 
 
 @dataclass
@@ -405,7 +405,7 @@ def load_daily(
     loader = Loader(context, dataset, lake, warehouse, quality)
     loader.schema_reports += [r for r in schema_reports if r.added or r.missing]
     for batch_days in chunk_days(days, DAYS_PER_BATCH):
-        batch, reports = extract(batch_days[0], batch_days[-1])
+        batch, reports = extract(batch_days)
         screening = loader.load(batch, reports)
         context.log.info(
             f"raw.{dataset.name} {batch_days[0]}..{batch_days[-1]}: {batch.rows.num_rows} rows "
@@ -440,10 +440,24 @@ def load_whole(
     return loader.result(metadata)
 
 
-def whole_batch(dataset: RawDataset, rows: pa.Table, source: str) -> Batch:
-    """A batch of rows of a database table (no line numbers, values as typed)."""
+def table_batch(
+    dataset: RawDataset, rows: pa.Table, source: str, partitions: list[dt.date] | None = None
+) -> Batch:
+    """A batch of rows of a database table (no line numbers, values as typed) standing for
+    ``partitions`` (``None``: the whole unpartitioned dataset)."""
     rows = rows.cast(dataset.schema)
-    return Batch(rows, [source] * rows.num_rows, [None] * rows.num_rows, partitions=[None])
+    n = rows.num_rows
+    return Batch(rows, [source] * n, [None] * n, partitions or [None])
+
+
+def held_back_batch(
+    dataset: RawDataset, reason: str, partitions: list[dt.date] | None = None
+) -> Batch:
+    """A batch without rows whose ``partitions`` (``None``: the whole dataset) are held back
+    for ``reason``, as when the source cannot be read at all."""
+    partitions = partitions or [None]
+    held_back = dict.fromkeys(partitions, reason)
+    return Batch(dataset.schema.empty_table(), [], [], partitions, held_back=held_back)
 
 
 def _write_or_delete(lake: LakeResource, path: str, table: pa.Table) -> None:

@@ -14,13 +14,13 @@ from data_platform.ingestion import contracts
 from data_platform.ingestion.partitions import daily_partitions
 from data_platform.ingestion.raw_loading import (
     SchemaReport,
+    held_back_batch,
     load_daily,
     load_whole,
     raw_asset,
-    whole_batch,
+    table_batch,
 )
 from data_platform.quality.policy import QualityPolicy
-from data_platform.quality.quarantine import Batch
 from data_platform.resources.lake import LakeResource
 from data_platform.resources.shop_db import (
     ShopDatabaseResource,
@@ -56,23 +56,6 @@ def source_report(shop_db: ShopDatabaseResource, table: sa.Table) -> SchemaRepor
     return report
 
 
-def _held_back(dataset, days: list[dt.date], report: SchemaReport) -> Batch:
-    # Nothing can be selected from a table missing a column: every partition is held back.
-    return Batch(
-        dataset.schema.empty_table(), [], [], days, held_back=dict.fromkeys(days, report.message)
-    )
-
-
-def _table_batch(dataset, rows: pa.Table, source: str, first: dt.date, last: dt.date) -> Batch:
-    rows = rows.cast(dataset.schema)
-    n = rows.num_rows
-    return Batch(rows, [source] * n, [None] * n, _days(first, last))
-
-
-def _days(first: dt.date, last: dt.date) -> list[dt.date]:
-    return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
-
-
 def build_shop_assets(start_date: str, warehouse_engine: str = DUCKDB):
     """The three shop-database ingests, with daily partitions starting at ``start_date``;
     ``warehouse_engine`` (the configured warehouse) shows among the assets' kinds."""
@@ -96,14 +79,13 @@ def build_shop_assets(start_date: str, warehouse_engine: str = DUCKDB):
     ) -> MaterializeResult:
         dataset = contracts.CUSTOMERS
         report = source_report(shop_db, customers)
+        # Nothing can be selected from a table missing a column: the dataset is held back.
         if report.missing:
-            batch = Batch(
-                dataset.schema.empty_table(), [], [], [None], held_back={None: report.message}
-            )
+            batch = held_back_batch(dataset, report.message)
         else:
             statement = sa.select(customers.c.id, customers.c.name).order_by(customers.c.id)
             table = shop_db.fetch_arrow(statement, dataset.source_schema)
-            batch = whole_batch(dataset, table, report.source)
+            batch = table_batch(dataset, table, report.source)
         return load_whole(context, dataset, batch, lake, warehouse, quality, [report])
 
     @raw_asset(
@@ -127,17 +109,17 @@ def build_shop_assets(start_date: str, warehouse_engine: str = DUCKDB):
         schema = dataset.source_schema
         report = source_report(shop_db, orders)
 
-        def extract(first: dt.date, last: dt.date):
+        def extract(days: list[dt.date]):
             if report.missing:
-                return _held_back(dataset, _days(first, last), report), []
-            start, end = _day_bounds(first, last)
+                return held_back_batch(dataset, report.message, days), []
+            start, end = _day_bounds(days[0], days[-1])
             statement = (
                 sa.select(*(orders.c[name] for name in schema.names))
                 .where(orders.c.ordered_at >= start, orders.c.ordered_at < end)
                 .order_by(orders.c.ordered_at, orders.c.id)
             )
             rows = _with_partition_date(shop_db.fetch_arrow(statement, schema), "ordered_at")
-            return _table_batch(dataset, rows, report.source, first, last), []
+            return table_batch(dataset, rows, report.source, days), []
 
         return load_daily(context, dataset, extract, lake, warehouse, quality, [report])
 
@@ -161,10 +143,10 @@ def build_shop_assets(start_date: str, warehouse_engine: str = DUCKDB):
         schema = pa.schema([*dataset.source_schema, pa.field("ordered_at", pa.timestamp("us"))])
         report = source_report(shop_db, order_items)
 
-        def extract(first: dt.date, last: dt.date):
+        def extract(days: list[dt.date]):
             if report.missing:
-                return _held_back(dataset, _days(first, last), report), []
-            start, end = _day_bounds(first, last)
+                return held_back_batch(dataset, report.message, days), []
+            start, end = _day_bounds(days[0], days[-1])
             statement = (
                 sa.select(
                     order_items.c.id, order_items.c.order_id, order_items.c.sku, orders.c.ordered_at
@@ -175,7 +157,7 @@ def build_shop_assets(start_date: str, warehouse_engine: str = DUCKDB):
             )
             rows = _with_partition_date(shop_db.fetch_arrow(statement, schema), "ordered_at")
             rows = rows.drop_columns(["ordered_at"])
-            return _table_batch(dataset, rows, report.source, first, last), []
+            return table_batch(dataset, rows, report.source, days), []
 
         return load_daily(context, dataset, extract, lake, warehouse, quality, [report])
 

@@ -133,3 +133,11 @@ def postgres_url():
 
     with postgres_database() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def defs():
+    """The code location, loaded as Dagster loads it."""
+    from data_platform.definitions import defs as definitions
+
+    return definitions

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from data_platform import settings
+from data_platform.core.settings import Settings
 from data_platform.resources.warehouse import WarehouseResource
 
 BIN = Path(sys.executable).parent
@@ -32,8 +32,7 @@ def platform_env(home: Path) -> tuple[dict[str, str], str]:
     the server configurations."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATA_PLATFORM_HOME", "DAGSTER_HOME")}
     env.update({"DATA_PLATFORM_HOME": str(home), "DO_NOT_TRACK": "1"})
-    defaults = settings.defaults(home.resolve())
-    return env, env.get(settings.WAREHOUSE_URL) or defaults[settings.WAREHOUSE_URL]
+    return env, Settings.from_environ(env).warehouse_url
 
 
 def timed(env: dict[str, str], *args: str) -> tuple[float, subprocess.CompletedProcess]:
@@ -64,7 +63,7 @@ def main() -> None:
 
     home = args.home or Path(tempfile.mkdtemp(prefix="data-platform-bench-"))
     env, warehouse_url = platform_env(home)
-    defaults = settings.defaults(home.resolve())
+    settings = Settings.from_environ(env)
     seed_args = (
         ["--years", str(args.years)] if args.years else ["--from-csv", str(args.from_csv.resolve())]
     )
@@ -82,8 +81,8 @@ def main() -> None:
     orders, items, tweets, days = (counts[k] for k in ("orders", "items", "tweets", "days"))
 
     print(f"state folder        {home}")
-    print(f"lake                {env.get(settings.LAKE_URL) or defaults[settings.LAKE_URL]}")
-    print(f"shop database       {env.get(settings.SHOP_DB_URL) or defaults[settings.SHOP_DB_URL]}")
+    print(f"lake                {settings.lake_url}")
+    print(f"shop database       {settings.shop_db_url}")
     print(f"warehouse           {warehouse_url}")
     print(f"data                {orders} orders, {items} items, {tweets} tweets, {days} days")
     print(f"seed                {seed_seconds:8.1f} s")

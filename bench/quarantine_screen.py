@@ -27,33 +27,34 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from data_platform.ingestion import contracts
-from data_platform.ingestion.contracts import PARTITION_COLUMN
-from data_platform.ingestion.file_formats import read_jsonl, to_typed
+from data_platform.core.datasets import PARTITION_COLUMN
+from data_platform.loading.file_formats import read_jsonl, to_typed
 from data_platform.quality.quarantine import Batch, Context, screen
-from data_platform.quality.raw_contracts import row_failures
+from data_platform.quality.row_rules import row_failures
+from data_platform.sources.landing.datasets import TWEETS
+from data_platform.sources.shop_db.datasets import ORDERS
 
 
 def _orders(csv_dir: Path) -> pa.Table:
-    schema = contracts.ORDERS.source_schema
+    schema = ORDERS.source_schema
     table = pacsv.read_csv(
         csv_dir / "raw_orders.csv",
         convert_options=pacsv.ConvertOptions(column_types=schema, include_columns=schema.names),
     )
     days = pc.cast(table["ordered_at"], pa.date32())
-    return table.append_column(PARTITION_COLUMN, days).cast(contracts.ORDERS.schema)
+    return table.append_column(PARTITION_COLUMN, days).cast(ORDERS.schema)
 
 
 def bench_orders(csv_dir: Path) -> tuple[int, float]:
     table = _orders(csv_dir)
     months = pc.strftime(table["ordered_at"], "%Y-%m")
-    context = Context(row_rules=lambda frame: row_failures("orders", frame))
+    context = Context(row_rules=lambda frame: row_failures(ORDERS, frame))
     started = time.perf_counter()
     for month in pc.unique(months).to_pylist():
         rows = table.filter(pc.equal(months, month))
         days = sorted(set(rows[PARTITION_COLUMN].to_pylist()))
         n = rows.num_rows
-        screen(contracts.ORDERS, Batch(rows, ["shop_db.orders"] * n, [None] * n, days), context)
+        screen(ORDERS, Batch(rows, ["shop_db.orders"] * n, [None] * n, days), context)
     return table.num_rows, time.perf_counter() - started
 
 
@@ -64,19 +65,19 @@ def bench_tweets(csv_dir: Path) -> tuple[int, float]:
         tweet["tweeted_at"] = tweet["tweeted_at"].isoformat()
         by_day[tweet["tweeted_at"][:10]].append(json.dumps(tweet))
     files = {day: ("\n".join(lines) + "\n").encode() for day, lines in by_day.items()}
-    names = contracts.TWEETS.source_schema.names
-    context = Context(row_rules=lambda frame: row_failures("tweets", frame))
+    names = TWEETS.source_schema.names
+    context = Context(row_rules=lambda frame: row_failures(TWEETS, frame))
     started = time.perf_counter()
     for day, data in files.items():
         parsed = read_jsonl(data, f"landing/tweets/{day}.jsonl", names)
-        typed, failures = to_typed(parsed.records, contracts.TWEETS.source_schema)
+        typed, failures = to_typed(parsed.records, TWEETS.source_schema)
         partition = dt.date.fromisoformat(day)
         typed = typed.append_column(
             PARTITION_COLUMN, pa.array([partition] * typed.num_rows, pa.date32())
         )
         n = typed.num_rows
         batch = Batch(typed, ["f"] * n, parsed.lines, [partition], failures, parsed.records)
-        screen(contracts.TWEETS, batch, context)
+        screen(TWEETS, batch, context)
     return len(table), time.perf_counter() - started
 
 

@@ -7,19 +7,29 @@
   ``--partition-range FIRST...LAST``: those daily partitions and everything downstream.
   ``--full-refresh``: rebuild every dbt model from the whole history.
 
-Settings come from the environment (see :mod:`data_platform.settings`).
+Settings come from the environment (see :mod:`data_platform.core.settings`), read once at
+start; a setting the platform cannot use stops the command with exit code 2 and a message
+naming the variable.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
 
-from data_platform import settings
+from dagster import DagsterInstance
+
+from data_platform.core.partitions import parse_partition_range
+from data_platform.core.settings import DAGSTER_HOME, PARTITION_START, Settings, SettingsError
+from data_platform.headless import run_all
+from data_platform.loading.raw_asset import WAREHOUSE_POOL
+from data_platform.resources import open_resources
+from data_platform.resources.dbt import dbt_project, prepare_manifest
+from data_platform.seed import SeedError, generate_jafgen, has_data, seed_from_csv
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--years", type=int, help="generate N years of data with jafgen")
     source.add_argument("--from-csv", type=Path, help="a directory of jafgen raw_*.csv files")
     seed.add_argument(
-        "--if-empty", action="store_true", help="do nothing if the shop database has orders"
+        "--if-empty", action="store_true", help="do nothing if the sources already hold orders"
     )
 
     commands.add_parser(
@@ -55,41 +65,43 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--job", default=None, help=argparse.SUPPRESS)
 
     args = parser.parse_args(argv)
-    settings.apply_defaults()
-    if args.command == "seed":
-        return _seed(args)
-    if args.command == "prepare":
-        return _prepare()
-    return _run(args)
-
-
-def _seed(args) -> int:
-    from data_platform.resources import from_environment
-    from data_platform.resources.shop_db import orders
-    from data_platform.seed import SeedError, generate_jafgen, seed_from_csv
-
-    shop_db, lake = from_environment()
-    if args.if_empty:
-        shop_db.create_tables()
-        if shop_db.count(orders):
-            print("seed: the shop database already has orders; nothing to do")
-            return 0
-    if args.years is not None:
-        if args.years < 1:
-            print("seed: --years must be at least 1", file=sys.stderr)
-            return 2
-        target = settings.state_home() / "generated" / f"jafgen-{args.years}y"
-        print(f"seed: generating {args.years} year(s) of Jaffle Shop data in {target}")
-        csv_dir = generate_jafgen(args.years, target)
-    else:
-        csv_dir = args.from_csv
-    started = time.monotonic()
     try:
-        summary = seed_from_csv(csv_dir, shop_db, lake)
-    except SeedError as error:
-        print(f"seed: {error}", file=sys.stderr)
+        settings = Settings.from_environ()
+    except SettingsError as error:
+        print(f"{args.command}: {error}", file=sys.stderr)
         return 2
-    start = dt.date.fromisoformat(os.environ[settings.PARTITION_START])
+    # This process's Dagster instance (DagsterInstance.get() reads DAGSTER_HOME); set at the
+    # command's entry, never by an import.
+    os.environ.setdefault(DAGSTER_HOME, str(settings.dagster_home))
+    settings.home.mkdir(parents=True, exist_ok=True)
+    if args.command == "seed":
+        return _seed(args, settings)
+    if args.command == "prepare":
+        return _prepare(settings)
+    return _run(args, settings)
+
+
+def _seed(args, settings: Settings) -> int:
+    with open_resources(settings, "lake", "shop_db") as sources:
+        if args.if_empty and has_data(sources):
+            print("seed: the sources already hold orders; nothing to do")
+            return 0
+        if args.years is not None:
+            if args.years < 1:
+                print("seed: --years must be at least 1", file=sys.stderr)
+                return 2
+            target = settings.home / "generated" / f"jafgen-{args.years}y"
+            print(f"seed: generating {args.years} year(s) of Jaffle Shop data in {target}")
+            csv_dir = generate_jafgen(args.years, target)
+        else:
+            csv_dir = args.from_csv
+        started = time.monotonic()
+        try:
+            summary = seed_from_csv(csv_dir, sources)
+        except SeedError as error:
+            print(f"seed: {error}", file=sys.stderr)
+            return 2
+    start = settings.partition_start
     print(
         f"seed: {summary.rows} upserted into the shop database; "
         f"{len(summary.files_written)} landing files written, {summary.files_unchanged} unchanged; "
@@ -98,27 +110,45 @@ def _seed(args) -> int:
     if summary.first_day and summary.first_day < start:
         print(
             f"seed: orders start on {summary.first_day}, before the first daily partition {start}; "
-            f"set {settings.PARTITION_START}={summary.first_day} so no day is left out",
+            f"set {PARTITION_START}={summary.first_day} so no day is left out",
             file=sys.stderr,
         )
         return 3
     return 0
 
 
-def _prepare() -> int:
-    from dagster_dbt import DbtCliResource
-
-    from data_platform.transformation.dbt_assets import dbt_project
-
-    dbt = DbtCliResource(project_dir=dbt_project)
-    invocation = dbt.cli(["parse"], target_path=Path("target"), raise_on_error=False).wait()
-    if not invocation.is_successful():
+def _prepare(settings: Settings) -> int:
+    if not prepare_manifest(settings):
         print("prepare: dbt parse failed", file=sys.stderr)
         return 1
     print(f"prepare: dbt manifest at {dbt_project.manifest_path}")
-    print(f"prepare: Dagster instance at {settings.prepare_dagster_home()}")
+    try:
+        print(f"prepare: Dagster instance at {prepare_dagster_home(settings)}")
+    except FileNotFoundError as error:
+        print(f"prepare: {error}", file=sys.stderr)
+        return 2
     _initialize_pools()
     return 0
+
+
+def prepare_dagster_home(settings: Settings) -> Path:
+    """Make ``$DAGSTER_HOME/dagster.yaml`` the selected instance configuration; return the home.
+
+    Dagster reads its instance configuration from ``$DAGSTER_HOME/dagster.yaml``; the files
+    under version control are chosen by ``DATA_PLATFORM_DAGSTER_CONFIG``. Raises
+    ``FileNotFoundError`` if the selected file does not exist.
+    """
+    source = settings.dagster_config
+    if not source.is_file():
+        raise FileNotFoundError(
+            f"DATA_PLATFORM_DAGSTER_CONFIG: no instance configuration at {source}"
+        )
+    dagster_home = settings.dagster_home
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    target = dagster_home / "dagster.yaml"
+    if not target.exists() or target.read_bytes() != source.read_bytes():
+        shutil.copyfile(source, target)
+    return dagster_home
 
 
 def _initialize_pools() -> None:
@@ -128,10 +158,6 @@ def _initialize_pools() -> None:
     that same pass treats the pool as unlimited: on a fresh instance the first batch of queued
     runs would start together and meet DuckDB's single-writer lock.
     """
-    from dagster import DagsterInstance
-
-    from data_platform.ingestion.raw_loading import WAREHOUSE_POOL
-
     with DagsterInstance.get() as instance:
         if instance.global_op_concurrency_default_limit is not None:
             instance.event_log_storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
@@ -139,10 +165,7 @@ def _initialize_pools() -> None:
             print(f"prepare: pool {WAREHOUSE_POOL!r} limited to {limit} slot(s)")
 
 
-def _run(args) -> int:
-    from data_platform.headless import run_all
-    from data_platform.ingestion.partitions import parse_partition_range
-
+def _run(args, settings: Settings) -> int:
     partitions = None
     if args.partition or args.partition_range:
         try:
@@ -158,9 +181,9 @@ def _run(args) -> int:
         # Every asset: the given days of the partitioned ones, the small unpartitioned ingests
         # (customers, reference files) in full, so the run also works on a fresh warehouse.
         job = "all_assets_job"
-    settings.prepare_dagster_home()
+    prepare_dagster_home(settings)
     try:
-        return 0 if run_all(job, partitions=partitions) else 1
+        return 0 if run_all(settings, job, partitions=partitions) else 1
     except ValueError as error:
         print(f"run: {error}", file=sys.stderr)
         return 2

@@ -1,80 +1,75 @@
-"""The code location: every asset, check, job, schedule, sensor and resource.
+"""The code location: every source's assets and automation, the dbt models, the checks, the
+platform's jobs and schedules, and the resources, built from the settings.
 
-Backends are chosen by environment variables (see :mod:`data_platform.settings`); resources
-read them through ``EnvVar`` so the UI shows where each value comes from.
+Importing this module changes nothing: Dagster (``dagster dev``, ``dg``, the run workers)
+calls :func:`defs` when it loads the code location, and tests call :func:`build_definitions`
+with settings of their own.
 """
 
 from __future__ import annotations
 
-import os
 import warnings
 
-from dagster import BetaWarning, Definitions, EnvVar, in_process_executor
-from dagster_dbt import DbtCliResource
-
-from data_platform import settings
-from data_platform.automation.jobs import (
-    all_assets_job,
-    daily_job,
-    full_refresh_job,
-    reference_files_job,
-    tweets_files_job,
+from dagster import (
+    AnchorBasedFilePathMapping,
+    BetaWarning,
+    Definitions,
+    definitions,
+    in_process_executor,
+    link_code_references_to_git,
+    with_source_code_references,
 )
-from data_platform.automation.landing_sensor import landing_sensor
-from data_platform.automation.retention import run_retention, run_retention_job
+
+from data_platform.automation.jobs import JOBS
+from data_platform.automation.retention import build_retention_schedule, run_retention_job
 from data_platform.automation.schedules import daily_schedule
-from data_platform.ingestion.landing_files import build_landing_assets
-from data_platform.ingestion.partitions import daily_partitions
-from data_platform.ingestion.shop_database import build_shop_assets
-from data_platform.quality.policy import QualityPolicy
+from data_platform.core.partitions import daily_partitions
+from data_platform.core.settings import PROJECT_ROOT, Settings
 from data_platform.quality.schema_checks import schema_change_checks
-from data_platform.resources import LakeResource, ShopDatabaseResource, WarehouseResource
-from data_platform.resources.warehouse import parse_warehouse_url
-from data_platform.transformation.dbt_assets import build_dbt_assets, dbt_project, mart_keys
-
-# BackfillPolicy on @asset is marked beta in Dagster 1.13; ranges as one run depend on it.
-warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=BetaWarning)
+from data_platform.resources import platform_resources
+from data_platform.resources.dbt import prepare_manifest_if_stale
+from data_platform.sources import SOURCES
+from data_platform.transformation.dbt_assets import build_dbt_assets, mart_keys
 
 
-def build_definitions() -> Definitions:
-    """Build the definitions from the current environment (defaults filled in)."""
-    settings.apply_defaults()
-    # Partition definitions need a concrete start date when the code location loads.
-    start_date = os.environ[settings.PARTITION_START]
-    warehouse_engine = parse_warehouse_url(os.environ[settings.WAREHOUSE_URL]).engine
-    dbt_project.prepare_if_dev()
-    raw_assets = [
-        *build_shop_assets(start_date, warehouse_engine),
-        *build_landing_assets(start_date, warehouse_engine),
-    ]
-    dbt_assets = build_dbt_assets(daily_partitions(start_date))
+def build_definitions(settings: Settings) -> Definitions:
+    """The definitions for ``settings``; raises ``FileNotFoundError`` when the dbt manifest
+    has not been prepared (``data-platform prepare``)."""
+    with warnings.catch_warnings():
+        # Beta in Dagster 1.13, and relied on: BackfillPolicy on assets (a range of days is
+        # one run) and code references (the UI links each asset to its file).
+        warnings.filterwarnings("ignore", category=BetaWarning)
+        raw_assets = [a for source in SOURCES for a in source.build_assets(settings)]
+        dbt_assets = build_dbt_assets(daily_partitions(settings.partition_start.isoformat()))
+        assets = with_source_code_references([*raw_assets, *dbt_assets])
+        if settings.git_url:
+            assets = link_code_references_to_git(
+                assets,
+                git_url=settings.git_url,
+                git_branch=settings.git_branch,
+                file_path_mapping=AnchorBasedFilePathMapping(
+                    local_file_anchor=PROJECT_ROOT, file_anchor_path_in_repository=""
+                ),
+            )
     return Definitions(
-        assets=[*raw_assets, *dbt_assets],
-        # Raw assets record their contract's columns, the dbt steps each model's.
+        assets=assets,
+        # Raw assets record their contract's columns, the dbt steps each mart's.
         asset_checks=schema_change_checks([*raw_assets, *mart_keys(dbt_assets)]),
-        jobs=[
-            all_assets_job,
-            daily_job,
-            reference_files_job,
-            tweets_files_job,
-            full_refresh_job,
-            run_retention_job,
-        ],
-        schedules=[daily_schedule, run_retention],
-        sensors=[landing_sensor],
+        jobs=[*JOBS, *(job for source in SOURCES for job in source.jobs), run_retention_job],
+        schedules=[daily_schedule, build_retention_schedule(settings)],
+        sensors=[sensor for source in SOURCES for sensor in source.sensors],
         # One process per run: steps share the loaded code (a step process costs seconds of
         # imports), and a run never opens the DuckDB file from two processes at once.
         executor=in_process_executor,
-        resources={
-            "lake": LakeResource(url=EnvVar(settings.LAKE_URL)),
-            "shop_db": ShopDatabaseResource(url=EnvVar(settings.SHOP_DB_URL)),
-            "warehouse": WarehouseResource(url=EnvVar(settings.WAREHOUSE_URL)),
-            "dbt": DbtCliResource(project_dir=dbt_project),
-            "quality": QualityPolicy(
-                max_quarantine_percent=EnvVar.int(settings.QUARANTINE_MAX_PERCENT)
-            ),
-        },
+        resources=platform_resources(settings),
     )
 
 
-defs = build_definitions()
+@definitions
+def defs() -> Definitions:
+    """The code location of the process's settings (what Dagster loads)."""
+    settings = Settings.from_environ()
+    if settings.dagster_dev:
+        # Under dagster dev / dg dev an edited model shows after "Reload definitions".
+        prepare_manifest_if_stale(settings)
+    return build_definitions(settings)

@@ -10,20 +10,16 @@ through the run queue: while Dagster's daemon runs warehouse jobs, launch from t
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 from dataclasses import dataclass
 
 from dagster import AssetCheckSeverity, DagsterInstance
 
-from data_platform import settings
-from data_platform.ingestion.partitions import (
-    RANGE_END_TAG,
-    RANGE_START_TAG,
-    partition_range_tags,
-)
-from data_platform.lake_layout import LANDING, parse_landing_path
-from data_platform.resources import from_environment
+from data_platform.core.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_range_tags
+from data_platform.core.settings import PARTITION_START, Settings
+from data_platform.definitions import build_definitions
+from data_platform.resources import open_resources
+from data_platform.sources import SOURCES
 
 
 @dataclass
@@ -41,43 +37,30 @@ class RunSummary:
     run_id: str
 
 
-def data_window() -> tuple[dt.date, dt.date] | None:
-    """First and last day holding orders (shop database) or tweets (landing files)."""
-    shop_db, lake = from_environment()
-    days: list[dt.date] = []
-    first, last = shop_db.ordered_at_bounds()
-    if first is not None:
-        days += [_as_date(first), _as_date(last)]
-    tweet_days = [
-        parsed[1]
-        for f in lake.list_files(f"{LANDING}/tweets")
-        if (parsed := parse_landing_path(f.path)) and parsed[1]
-    ]
-    days += (
-        [dt.date.fromisoformat(d) for d in (min(tweet_days), max(tweet_days))] if tweet_days else []
-    )
-    return (min(days), max(days)) if days else None
-
-
-def _as_date(value) -> dt.date:
-    if isinstance(value, str):  # SQLite without type information returns text
-        value = dt.datetime.fromisoformat(value)
-    return value.date() if isinstance(value, dt.datetime) else value
+def data_window(settings: Settings) -> tuple[dt.date, dt.date] | None:
+    """First and last day holding events in any source (orders, tweets), or ``None``."""
+    with open_resources(settings, "lake", "shop_db") as resources:
+        windows = [w for s in SOURCES if s.data_window and (w := s.data_window(resources))]
+    if not windows:
+        return None
+    return min(w[0] for w in windows), max(w[1] for w in windows)
 
 
 def run_all(
+    settings: Settings,
     job_name: str = "all_assets_job",
     instance: DagsterInstance | None = None,
     partitions: tuple[dt.date, dt.date] | None = None,
 ) -> bool:
     """Run ``job_name`` over ``partitions`` (default: the data's window) and print a summary;
     True on success."""
-    summary = execute(job_name, instance, partitions)
+    summary = execute(settings, job_name, instance, partitions)
     print(format_summary(summary))
     return summary.success
 
 
 def execute(
+    settings: Settings,
     job_name: str = "all_assets_job",
     instance: DagsterInstance | None = None,
     partitions: tuple[dt.date, dt.date] | None = None,
@@ -85,16 +68,14 @@ def execute(
     """Execute the job in-process over ``partitions`` (first and last day, inclusive), or over
     every partition present in the data. Raises ``ValueError`` for days outside the daily
     partitions (before ``DATA_PLATFORM_PARTITION_START`` or after yesterday)."""
-    from data_platform.definitions import build_definitions
-
-    defs = build_definitions()
-    window = partitions or data_window()
-    start = dt.date.fromisoformat(os.environ[settings.PARTITION_START])
+    defs = build_definitions(settings)
+    window = partitions or data_window(settings)
+    start = settings.partition_start
     tags = {}
     if window:
         if window[0] < start:
             raise ValueError(
-                f"{window[0]} is before the first partition {start}: set {settings.PARTITION_START}"
+                f"{window[0]} is before the first partition {start}: set {PARTITION_START}"
             )
         if window[1] >= dt.datetime.now(dt.UTC).date():
             raise ValueError(f"{window[1]} has no partition yet (the last one is yesterday's)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import os
 import shutil
 import subprocess
@@ -29,10 +30,12 @@ for name in (
     os.environ.pop(name, None)
 os.environ["DO_NOT_TRACK"] = "1"
 
-from data_platform import settings
+from data_platform.core.settings import Settings
 
-settings.apply_defaults()
-settings.prepare_dagster_home()
+SETTINGS = Settings.from_environ()
+# DagsterInstance.get() in this process and its children: the session's instance.
+os.environ["DAGSTER_HOME"] = str(SETTINGS.dagster_home)
+SETTINGS.home.mkdir(parents=True, exist_ok=True)
 
 BIN = Path(sys.executable).parent
 # Days of jafgen data the pipeline tests use: small, but spanning month boundaries.
@@ -135,9 +138,23 @@ def postgres_url():
         yield url
 
 
+@functools.cache
+def code_location():
+    """The code location, loaded once as Dagster loads it (after the manifest is prepared)."""
+    from data_platform.definitions import defs as load
+
+    return load()
+
+
 @pytest.fixture(scope="session")
 def defs():
-    """The code location, loaded as Dagster loads it."""
-    from data_platform.definitions import defs as definitions
+    return code_location()
 
-    return definitions
+
+@pytest.fixture
+def resources():
+    """The session's lake, shop database and warehouse, opened outside a run."""
+    from data_platform.resources import open_resources
+
+    with open_resources(SETTINGS, "lake", "shop_db", "warehouse") as opened:
+        yield opened

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import sys
 import time
 from pathlib import Path
@@ -74,12 +75,15 @@ def main() -> None:
     point, day, signal_file = sys.argv[1:4]
     {"lake": halt_lake_write, "warehouse": halt_warehouse_load}[point](signal_file)
 
-    from data_platform import settings
+    from data_platform.cli import prepare_dagster_home
+    from data_platform.core.settings import Settings
     from data_platform.headless import execute
 
-    settings.prepare_dagster_home()
+    settings = Settings.from_environ()
+    os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
+    prepare_dagster_home(settings)
     partition = dt.date.fromisoformat(day)
-    execute("daily_job", partitions=(partition, partition))
+    execute(settings, "daily_job", partitions=(partition, partition))
     sys.exit(f"the run finished without reaching the {point} halt")
 
 

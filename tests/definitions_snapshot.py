@@ -54,12 +54,15 @@ def describe(defs: Definitions) -> dict:
             "freshness_policy": _freshness(node.freshness_policy),
         }
     checks = sorted(
-        {
-            "asset": check.asset_key.to_user_string(),
-            "name": check.name,
-            "blocking": graph.get_check_spec(check).blocking,
-        }.items()
-        for check in graph.asset_check_keys
+        (
+            {
+                "asset": check.asset_key.to_user_string(),
+                "name": check.name,
+                "blocking": graph.get_check_spec(check).blocking,
+            }
+            for check in graph.asset_check_keys
+        ),
+        key=lambda c: (c["asset"], c["name"]),
     )
     jobs = {}
     for job in defs.resolve_all_job_defs():
@@ -88,7 +91,7 @@ def describe(defs: Definitions) -> dict:
     }
     return {
         "assets": assets,
-        "checks": [dict(c) for c in checks],
+        "checks": checks,
         "jobs": dict(sorted(jobs.items())),
         "schedules": dict(sorted(schedules.items())),
         "sensors": dict(sorted(sensors.items())),

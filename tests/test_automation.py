@@ -7,10 +7,12 @@ import duckdb
 import pytest
 from dagster import DagsterInstance, build_schedule_context, build_sensor_context
 
-from data_platform.automation.landing_sensor import landing_sensor, plan_runs
-from data_platform.definitions import defs
-from data_platform.lake_layout import landing_daily_path, landing_reference_path
+from data_platform.core.lake_layout import landing_daily_path, landing_reference_path
 from data_platform.resources import LakeFile, LakeResource
+from data_platform.sources.landing.sensor import landing_sensor, plan_runs
+from tests.conftest import SETTINGS, code_location
+
+defs = code_location()
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
@@ -128,11 +130,9 @@ def test_plan_bounds_the_work_per_tick():
     assert again[0].run_key != runs[0].run_key
 
 
-def test_sensor_run_request_updates_the_marts(full_run):
+def test_sensor_run_request_updates_the_marts(full_run, resources):
     """End to end: a re-delivered tweets file, the sensor's request, the run, the mart."""
-    from data_platform.resources import from_environment
-
-    _, session_lake = from_environment()
+    session_lake = resources["lake"]
     day = "2018-09-03"
     path = landing_daily_path("tweets", day)
     with duckdb.connect(defs_warehouse(), read_only=True) as conn:
@@ -176,6 +176,5 @@ def run_and_count(request, customer: str) -> tuple[int, int]:
 
 
 def defs_warehouse() -> str:
-    import os
 
-    return os.environ["DATA_PLATFORM_WAREHOUSE_PATH"]
+    return SETTINGS.warehouse.path

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from data_platform.resources import LakeResource, WarehouseResource
-from tests.conftest import BIN, cli
+from tests.conftest import BIN, SETTINGS, cli
 from tests.mart_compare import MART_KEYS, differences, read_mart
 from tests.oracle import compute_marts
 from tests.servers import create_bucket, postgres_database
@@ -120,7 +120,7 @@ def test_marts_equal_the_oracle(server_run, server_env, small_csv_dir, mart):
 def test_postgresql_marts_equal_the_duckdb_marts(server_run, server_env, full_run, mart):
     """The same input (the session's small CSVs) through both engines gives the same rows."""
     assert full_run.returncode == 0, full_run.stdout[-2000:]
-    duckdb_rows = read_mart(os.environ["DATA_PLATFORM_WAREHOUSE_URL"], mart)
+    duckdb_rows = read_mart(SETTINGS.warehouse_url, mart)
     postgres_rows = read_mart(server_env["DATA_PLATFORM_WAREHOUSE_URL"], mart)
     assert len(duckdb_rows) == len(postgres_rows)
     assert differences(duckdb_rows, postgres_rows, MART_KEYS[mart]) == []

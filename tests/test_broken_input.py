@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
 from collections import Counter
 from collections.abc import Callable
@@ -33,14 +32,16 @@ import pytest
 import sqlalchemy as sa
 from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, Definitions
 
-from data_platform import settings
-from data_platform.lake_layout import (
+from data_platform.core.lake_layout import (
     landing_daily_path,
     landing_reference_path,
     quarantine_partition_path,
 )
+from data_platform.core.settings import HOME, Settings
+from data_platform.definitions import build_definitions
+from data_platform.headless import execute
 from data_platform.resources import LakeResource, ShopDatabaseResource, WarehouseResource
-from data_platform.resources.shop_db import order_items, orders
+from data_platform.sources.shop_db.tables import order_items, orders
 from tests.conftest import BIN
 from tests.mart_compare import MART_KEYS, differences, read_mart
 from tests.oracle import compute_marts
@@ -51,15 +52,13 @@ FILE_ROW_COLUMN = "file_row_column"
 class Platform:
     """The module's state folder, its resources, and in-process runs of single raw assets."""
 
-    def __init__(self):
-        from data_platform.definitions import build_definitions
-
-        self.build_definitions = build_definitions
-        self.defs = build_definitions()
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.defs = build_definitions(settings)
         self.instance = DagsterInstance.ephemeral()
-        self.lake = LakeResource(url=os.environ[settings.LAKE_URL])
-        self.warehouse = WarehouseResource(url=os.environ[settings.WAREHOUSE_URL])
-        self.shop_db = ShopDatabaseResource(url=os.environ[settings.SHOP_DB_URL])
+        self.lake = LakeResource(url=settings.lake_url)
+        self.warehouse = WarehouseResource(url=settings.warehouse_url)
+        self.shop_db = ShopDatabaseResource(url=settings.shop_db_url)
 
     def load(self, dataset: str, day: dt.date | None = None) -> Outcome:
         job = self.defs.resolve_implicit_global_asset_job_def()
@@ -625,20 +624,15 @@ BREAKS = {
 def platform(tmp_path_factory, small_csv_dir: Path):
     """A state folder of its own, seeded with the session's data and loaded once in full."""
     home = tmp_path_factory.mktemp("broken-input-home")
-    values = settings.defaults(home)
-    values.update(settings.warehouse_dbt_env(values[settings.WAREHOUSE_URL]))
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in values.items():
-            patch.setenv(name, value)
+        patch.setenv(HOME, str(home))
         subprocess.run(
             [str(BIN / "data-platform"), "seed", "--from-csv", str(small_csv_dir)],
             check=True,
             capture_output=True,
         )
-        platform = Platform()
-        from data_platform.headless import execute
-
-        assert execute("all_assets_job", platform.instance).success
+        platform = Platform(Settings.from_environ())
+        assert execute(platform.settings, "all_assets_job", platform.instance).success
         platform.sources = Sources(platform)
         yield platform
 
@@ -725,7 +719,7 @@ def test_broken_input(platform: Platform, case: Case):
         assert all(unchanged[_key(r, case.dataset)] == r for r in after)
 
         # The code location still loads.
-        Definitions.validate_loadable(platform.build_definitions())
+        Definitions.validate_loadable(build_definitions(platform.settings))
     finally:
         s.restore()
         repaired = platform.load(case.dataset, day)
@@ -771,8 +765,6 @@ def test_a_corrected_redelivery_clears_the_quarantine(platform: Platform):
 def test_marts_equal_what_the_clean_rows_give(platform: Platform, small_csv_dir: Path):
     """Bad orders and items below the limit are quarantined, the day's run goes on through
     dbt, and every mart equals the oracle computed from the clean source rows alone."""
-    from data_platform.headless import execute
-
     s = platform.sources
     day = s.order_day
     s.add_order(subtotal=-500, tax_paid=0, order_total=-500)
@@ -780,7 +772,7 @@ def test_marts_equal_what_the_clean_rows_give(platform: Platform, small_csv_dir:
     s.add_order(subtotal=1000, tax_paid=60, order_total=1100)
     s.add_item(sku="JAF-990")
     try:
-        summary = execute("daily_job", platform.instance, (day, day))
+        summary = execute(platform.settings, "daily_job", platform.instance, (day, day))
         assert summary.success, summary.checks_failed
         assert sorted(r["row_key"] for r in platform.quarantine("orders", day)) == [
             "o-broken-0000",
@@ -790,7 +782,7 @@ def test_marts_equal_what_the_clean_rows_give(platform: Platform, small_csv_dir:
         assert [r["row_key"] for r in platform.quarantine("order_items", day)] == ["i-broken-0001"]
         expected = compute_marts(small_csv_dir)
         for mart, key in MART_KEYS.items():
-            actual = read_mart(os.environ[settings.WAREHOUSE_URL], mart)
+            actual = read_mart(platform.settings.warehouse_url, mart)
             assert differences(expected[mart], actual, key) == [], mart
     finally:
         s.restore()
@@ -801,17 +793,15 @@ def test_marts_equal_what_the_clean_rows_give(platform: Platform, small_csv_dir:
 def test_a_held_back_partition_blocks_the_models_below(platform: Platform):
     """Too many bad orders in a day: raw.orders keeps the day's rows, the blocking check stops
     the run before dbt, the marts are untouched, and conservation still holds."""
-    from data_platform.headless import execute
-
     s = platform.sources
     day = s.order_day
-    url = os.environ[settings.WAREHOUSE_URL]
+    url = platform.settings.warehouse_url
     marts_before = {m: read_mart(url, m) for m in MART_KEYS}
     raw_before = platform.raw_rows("orders")
     for _ in range(20):
         s.add_order(tax_paid=-1)
     try:
-        summary = execute("daily_job", platform.instance, (day, day))
+        summary = execute(platform.settings, "daily_job", platform.instance, (day, day))
         assert not summary.success
         assert "raw__orders" in summary.failed_steps
         assert any("raw/orders:raw_contract" in c for c in summary.checks_failed)

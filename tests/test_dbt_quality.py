@@ -3,7 +3,6 @@ declare, singular tests attached to one model, schema-change checks in every job
 end, a daily run that checks each model in the step that builds it."""
 
 import json
-import os
 
 import duckdb
 import pytest
@@ -15,7 +14,6 @@ from dagster import (
     DagsterInstance,
 )
 
-from data_platform.definitions import defs
 from data_platform.transformation.dbt_assets import (
     DAILY_DBT_ASSETS,
     DBT_ASSETS,
@@ -25,7 +23,10 @@ from data_platform.transformation.dbt_assets import (
     dbt_test_severity,
 )
 from data_platform.transformation.dbt_assets import dbt_project as project
+from tests.conftest import SETTINGS, code_location
 from tests.mart_compare import MART_KEYS
+
+defs = code_location()
 
 MARTS = set(MART_KEYS)
 JOBS = [
@@ -163,7 +164,7 @@ def test_daily_run_checks_each_model_in_its_own_step(full_run):
     fct_orders holds the day, so it passes. A tweet by a user who is not a customer fails the
     warn-severity relationships check without failing the run."""
     assert full_run.returncode == 0, full_run.stdout[-3000:]
-    warehouse = os.environ["DATA_PLATFORM_WAREHOUSE_PATH"]
+    warehouse = SETTINGS.warehouse.path
     with duckdb.connect(warehouse) as conn:
         (day,) = conn.execute("select max(order_date) from marts.fct_orders").fetchone()
         (tweet_day,) = conn.execute("select min(tweet_date) from staging.stg_tweets").fetchone()

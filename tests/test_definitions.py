@@ -5,9 +5,11 @@ import json
 import pytest
 from dagster import AssetKey, BackfillPolicy
 
-from data_platform.definitions import defs
 from data_platform.quality import freshness
 from data_platform.transformation.dbt_assets import dbt_project
+from tests.conftest import code_location
+
+defs = code_location()
 
 RAW = ["customers", "orders", "order_items", "products", "stores", "supplies", "tweets"]
 STAGING = [f"stg_{name}" for name in RAW]

@@ -5,14 +5,16 @@ from pathlib import Path
 
 import pytest
 
-from data_platform import lake_layout, settings
-from data_platform.ingestion.partitions import (
+from data_platform.core import lake_layout, settings
+from data_platform.core.partitions import (
     chunk_days,
     days_in_window,
     dbt_partition_vars,
     parse_partition_range,
 )
-from data_platform.resources.warehouse import parse_warehouse_url
+from data_platform.core.warehouse_url import parse_warehouse_url
+from data_platform.sources.landing import datasets as landing
+from data_platform.sources.landing.layout import landing_file
 from data_platform.transformation.dbt_assets import DbtBuildConfig, build_args
 
 
@@ -26,20 +28,22 @@ def test_defaults_derive_from_one_state_folder():
 
 
 def test_warehouse_url_picks_the_engine_and_the_dbt_target():
-    assert settings.warehouse_dbt_env("duckdb:////srv/state/warehouse.duckdb") == {
+    assert settings.dbt_profile_env("duckdb:////srv/state/warehouse.duckdb") == {
         "DATA_PLATFORM_DBT_TARGET": "duckdb",
         "DATA_PLATFORM_WAREHOUSE_PATH": "/srv/state/warehouse.duckdb",
+        "DO_NOT_TRACK": "1",
     }
-    assert settings.warehouse_dbt_env("duckdb:///md:jaffle")["DATA_PLATFORM_WAREHOUSE_PATH"] == (
+    assert settings.dbt_profile_env("duckdb:///md:jaffle")["DATA_PLATFORM_WAREHOUSE_PATH"] == (
         "md:jaffle"
     )
-    assert settings.warehouse_dbt_env("postgresql://dbt:p%40ss@wh.internal:6432/analytics") == {
+    assert settings.dbt_profile_env("postgresql://dbt:p%40ss@wh.internal:6432/analytics") == {
         "DATA_PLATFORM_DBT_TARGET": "postgres",
         "DATA_PLATFORM_WAREHOUSE_HOST": "wh.internal",
         "DATA_PLATFORM_WAREHOUSE_PORT": "6432",
         "DATA_PLATFORM_WAREHOUSE_USER": "dbt",
         "DATA_PLATFORM_WAREHOUSE_PASSWORD": "p@ss",
         "DATA_PLATFORM_WAREHOUSE_DATABASE": "analytics",
+        "DO_NOT_TRACK": "1",
     }
 
 
@@ -89,7 +93,17 @@ def test_landing_paths_round_trip():
     ],
 )
 def test_unknown_landing_paths_are_ignored(path):
-    assert lake_layout.parse_landing_path(path) is None
+    assert landing_file(path) is None
+
+
+def test_landing_files_name_their_dataset_and_day():
+    assert landing_file("landing/tweets/2018-09-01.jsonl") == (landing.TWEETS, "2018-09-01")
+    assert landing_file("landing/supplies/supplies.csv") == (landing.SUPPLIES, None)
+    # Laid out as a landing file, but not one the landing source expects.
+    assert lake_layout.parse_landing_path("landing/orders/2018-09-01.jsonl") == (
+        "orders",
+        "2018-09-01",
+    )
 
 
 def test_raw_paths():

@@ -15,10 +15,11 @@ import pytest
 import sqlalchemy as sa
 from dagster import DagsterInstance
 
-from data_platform import settings
-from data_platform.definitions import defs
-from tests.conftest import BIN
+from data_platform.core.settings import PROJECT_ROOT
+from tests.conftest import BIN, code_location
 from tests.servers import free_port, wait_for_http
+
+defs = code_location()
 
 LAUNCH = """
 mutation($params: ExecutionParams!) {
@@ -67,7 +68,7 @@ def production_instance(tmp_path, postgres_url, full_run):
     assert "pool 'warehouse' limited to 1 slot(s)" in prepared.stdout, prepared.stderr[-2000:]
     port = free_port()
     common = {
-        "cwd": settings.PROJECT_ROOT,
+        "cwd": PROJECT_ROOT,
         "env": env,
         "start_new_session": True,
         "stdout": subprocess.DEVNULL,

@@ -6,7 +6,7 @@ import uuid
 import pyarrow as pa
 import pytest
 
-from data_platform.lake_layout import landing_daily_path, landing_reference_path
+from data_platform.core.lake_layout import landing_daily_path, landing_reference_path
 from data_platform.resources import LakeResource
 from tests.servers import create_bucket
 from tests.test_automation import RANGE_END, RANGE_START, tick

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from data_platform import settings
+from data_platform.core.settings import PROJECT_ROOT, Settings
 from data_platform.resources.lake import LakeResource
 from data_platform.resources.warehouse import WarehouseResource
 from tests.conftest import BIN
@@ -52,7 +52,7 @@ def platform(env, *args) -> subprocess.CompletedProcess:
 
 
 def warehouse_url(env) -> str:
-    return settings.defaults(Path(env["DATA_PLATFORM_HOME"]))[settings.WAREHOUSE_URL]
+    return Settings.from_environ(env).warehouse_url
 
 
 def snapshot(env) -> dict[str, str]:
@@ -61,7 +61,7 @@ def snapshot(env) -> dict[str, str]:
     sums = {}
     for table in [f"raw.{t}" for t in RAW_TABLES] + [f"marts.{m}" for m in MART_KEYS]:
         sums[table] = _digest(warehouse.query(f"select * from {table}"))
-    lake = LakeResource(url=settings.defaults(Path(env["DATA_PLATFORM_HOME"]))[settings.LAKE_URL])
+    lake = LakeResource(url=Settings.from_environ(env).lake_url)
     for file in lake.list_files("raw"):
         sums[file.path] = _digest(lake.read_parquet(file.path).to_pylist())
     return sums
@@ -104,7 +104,7 @@ def kill_at(env, point: str, folder: Path) -> None:
         child = subprocess.Popen(
             [sys.executable, "-m", "tests.crash_child", point, OLD_DAY, str(signal_file)],
             env=env,
-            cwd=settings.PROJECT_ROOT,
+            cwd=PROJECT_ROOT,
             start_new_session=True,
             stdout=output,
             stderr=subprocess.STDOUT,

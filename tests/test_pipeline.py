@@ -2,14 +2,13 @@
 
 import csv
 import datetime as dt
-import os
 
 import duckdb
 import pytest
 from dagster import AssetKey, DagsterInstance
 
-from data_platform.lake_layout import raw_partition_path
-from tests.conftest import TEST_DAYS
+from data_platform.core.lake_layout import raw_partition_path
+from tests.conftest import SETTINGS, TEST_DAYS
 from tests.mart_compare import MART_KEYS, differences, mart_column_types, read_mart
 from tests.oracle import compute_marts
 
@@ -23,11 +22,11 @@ MONEY = {
 
 def warehouse() -> str:
     """The session's warehouse URL (a DuckDB file)."""
-    return os.environ["DATA_PLATFORM_WAREHOUSE_URL"]
+    return SETTINGS.warehouse_url
 
 
 def warehouse_file() -> str:
-    return os.environ["DATA_PLATFORM_WAREHOUSE_PATH"]
+    return SETTINGS.warehouse.path
 
 
 @pytest.fixture(scope="module")
@@ -80,10 +79,8 @@ def test_raw_tables_hold_every_source_row(full_run, seeded):
             assert loaded == source_rows, table
 
 
-def test_lake_has_a_parquet_file_per_partition(full_run):
-    from data_platform.resources import from_environment
-
-    _, lake = from_environment()
+def test_lake_has_a_parquet_file_per_partition(full_run, resources):
+    lake = resources["lake"]
     start = dt.date(2018, 9, 1)
     total = 0
     for offset in range(TEST_DAYS):

@@ -12,24 +12,24 @@ import datetime as dt
 from dagster import (
     Config,
     DefaultScheduleStatus,
-    EnvVar,
     OpExecutionContext,
     RunConfig,
     RunRequest,
     RunsFilter,
+    ScheduleDefinition,
     ScheduleEvaluationContext,
     job,
     op,
     schedule,
 )
 
-from data_platform.settings import RUN_RETENTION_DAYS
+from data_platform.core.settings import DEFAULT_RUN_RETENTION_DAYS, Settings
 
 BATCH = 500
 
 
 class RetentionConfig(Config):
-    older_than_days: int = 90
+    older_than_days: int = DEFAULT_RUN_RETENTION_DAYS
 
 
 @op(description="Deletes finished runs (and their event logs) created before the cut-off.")
@@ -55,15 +55,22 @@ def run_retention_job():
     purge_old_runs()
 
 
-@schedule(
-    cron_schedule="30 3 * * *",
-    job=run_retention_job,
-    name="run_retention",
-    default_status=DefaultScheduleStatus.RUNNING,
-    description="Nightly: deletes runs older than DATA_PLATFORM_RUN_RETENTION_DAYS (default 90).",
-)
-def run_retention(context: ScheduleEvaluationContext) -> RunRequest:
-    days = int(EnvVar(RUN_RETENTION_DAYS).get_value() or 90)
-    return RunRequest(
-        run_config=RunConfig(ops={"purge_old_runs": RetentionConfig(older_than_days=days)})
+def build_retention_schedule(settings: Settings) -> ScheduleDefinition:
+    """The nightly schedule of :data:`run_retention_job`, with the settings' retention period
+    (``DATA_PLATFORM_RUN_RETENTION_DAYS``, default 90 days)."""
+    days = settings.run_retention_days
+
+    @schedule(
+        cron_schedule="30 3 * * *",
+        job=run_retention_job,
+        name="run_retention",
+        default_status=DefaultScheduleStatus.RUNNING,
+        description=f"Nightly: deletes runs older than {days} days "
+        "(DATA_PLATFORM_RUN_RETENTION_DAYS).",
     )
+    def run_retention(context: ScheduleEvaluationContext) -> RunRequest:
+        return RunRequest(
+            run_config=RunConfig(ops={"purge_old_runs": RetentionConfig(older_than_days=days)})
+        )
+
+    return run_retention

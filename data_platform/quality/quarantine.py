@@ -4,9 +4,9 @@ The policy (the platform's, applied to every raw ingest by :func:`screen`):
 
 - A row that breaks a rule of its own is quarantined and the others go on: a value that does
   not read or convert, a missing key, money out of range, a total that does not add up, an
-  unknown product type, an event outside its file's day, a too-long text (the pandera
-  contracts in :mod:`data_platform.quality.raw_contracts` and the readers in
-  :mod:`data_platform.ingestion.file_formats`).
+  unknown product type, an event outside its file's day, a too-long text (each dataset's
+  contract, :mod:`data_platform.core.datasets`, run by :mod:`data_platform.quality.row_rules`,
+  and the readers in :mod:`data_platform.loading.file_formats`).
 - Duplicates: exact copies of a row are loaded once, the later copies quarantined
   (``duplicate_row``); rows sharing a key with different values are all quarantined
   (``field_uniqueness``): no copy is known to be right. A key already loaded in another
@@ -41,11 +41,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from data_platform.ingestion.contracts import PARTITION_COLUMN, RawDataset
+from data_platform.core.datasets import PARTITION_COLUMN, Dataset
+from data_platform.core.settings import DEFAULT_QUARANTINE_MAX_PERCENT
 
 QUARANTINE_SCHEMA_NAME = "quarantine"
 SAMPLE_SIZE = 5
-DEFAULT_MAX_PERCENT = 10
 
 DUPLICATE_ROW = "duplicate_row"
 KEY_IN_OTHER_PARTITION = "key_in_other_partition"
@@ -143,12 +143,12 @@ class Context:
     row_rules: RowRules
     references: dict[str, tuple[str, frozenset[str] | None]] = field(default_factory=dict)
     keys_elsewhere: dict[str, dt.date] = field(default_factory=dict)
-    max_percent: float = DEFAULT_MAX_PERCENT
+    max_percent: float = DEFAULT_QUARANTINE_MAX_PERCENT
     loaded_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     run_id: str = ""
 
 
-def screen(dataset: RawDataset, batch: Batch, context: Context) -> Screening:
+def screen(dataset: Dataset, batch: Batch, context: Context) -> Screening:
     """Apply the quarantine policy to ``batch``; pure (the warehouse's keys come in
     ``context``)."""
     rows = batch.rows
@@ -198,7 +198,7 @@ def screen(dataset: RawDataset, batch: Batch, context: Context) -> Screening:
     return result
 
 
-def _label(dataset: RawDataset, partition: Partition) -> str:
+def _label(dataset: Dataset, partition: Partition) -> str:
     return f"raw.{dataset.name}" + (f" partition {partition}" if partition else "")
 
 
@@ -212,7 +212,7 @@ def _frame(rows: pa.Table) -> pd.DataFrame:
     )
 
 
-def _partition_of_rows(dataset: RawDataset, rows: pa.Table) -> list[Partition]:
+def _partition_of_rows(dataset: Dataset, rows: pa.Table) -> list[Partition]:
     if not dataset.partitioned:
         return [None] * rows.num_rows
     return rows[PARTITION_COLUMN].to_pylist()
@@ -225,7 +225,7 @@ def _key_text(frame: pd.DataFrame, index: int, key: tuple[str, ...]) -> str | No
     return "|".join(str(v) for v in values)
 
 
-def _duplicates(dataset: RawDataset, frame: pd.DataFrame, failures) -> None:
+def _duplicates(dataset: Dataset, frame: pd.DataFrame, failures) -> None:
     if frame.empty:
         return
     for index in frame.index[frame.duplicated(keep="first")]:
@@ -235,7 +235,7 @@ def _duplicates(dataset: RawDataset, frame: pd.DataFrame, failures) -> None:
         )
 
 
-def _outside_partition(dataset: RawDataset, rows: pa.Table, failures) -> None:
+def _outside_partition(dataset: Dataset, rows: pa.Table, failures) -> None:
     event_time = dataset.event_time
     if not dataset.partitioned or event_time not in rows.column_names or not rows.num_rows:
         return
@@ -268,7 +268,7 @@ def _references(frame: pd.DataFrame, context: Context, failures) -> None:
             )
 
 
-def _keys_elsewhere(dataset: RawDataset, frame: pd.DataFrame, context: Context, failures):
+def _keys_elsewhere(dataset: Dataset, frame: pd.DataFrame, context: Context, failures):
     if not context.keys_elsewhere or frame.empty:
         return
     column = dataset.key[0]

@@ -1,24 +1,65 @@
-"""Resources: the platform's view of the outside world (lake, warehouse, shop database)."""
+"""Resources: the platform's view of the outside world (lake, warehouse, shop database, dbt)
+and its quality policy. :func:`platform_resources` builds them all from the settings: the code
+location, the command line and the tests use it, and nothing else builds resources."""
 
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from dagster import EnvVar, build_resources
+
+from data_platform.core.settings import (
+    LAKE_URL,
+    QUARANTINE_MAX_PERCENT,
+    SHOP_DB_URL,
+    WAREHOUSE_URL,
+    Settings,
+)
+from data_platform.resources.dbt import WarehouseDbtCliResource, dbt_project
 from data_platform.resources.lake import LakeFile, LakeResource
+from data_platform.resources.quality_policy import QualityPolicy
 from data_platform.resources.shop_db import ShopDatabaseResource
 from data_platform.resources.warehouse import WarehouseResource
 
-__all__ = ["LakeFile", "LakeResource", "ShopDatabaseResource", "WarehouseResource"]
+__all__ = [
+    "LakeFile",
+    "LakeResource",
+    "QualityPolicy",
+    "ShopDatabaseResource",
+    "WarehouseDbtCliResource",
+    "WarehouseResource",
+    "open_resources",
+    "platform_resources",
+]
 
 
-def from_environment() -> tuple[ShopDatabaseResource, LakeResource]:
-    """The shop database and lake resources configured from the current environment.
+def platform_resources(settings: Settings) -> dict:
+    """Every resource by key, configured from ``settings``: a setting given in the environment
+    is passed as ``EnvVar`` (the UI shows the variable, never a password in it), a default as
+    its value. Outside Dagster runs, open them with ``dagster.build_resources``."""
+    value = settings.resource_value
+    return {
+        "lake": LakeResource(url=value(LAKE_URL, settings.lake_url)),
+        "shop_db": ShopDatabaseResource(url=value(SHOP_DB_URL, settings.shop_db_url)),
+        "warehouse": WarehouseResource(url=value(WAREHOUSE_URL, settings.warehouse_url)),
+        "dbt": WarehouseDbtCliResource(
+            project_dir=dbt_project,
+            dbt_executable=settings.dbt_executable,
+            warehouse_url=value(WAREHOUSE_URL, settings.warehouse_url),
+        ),
+        "quality": QualityPolicy(
+            max_quarantine_percent=EnvVar.int(QUARANTINE_MAX_PERCENT)
+            if QUARANTINE_MAX_PERCENT in settings.explicit
+            else settings.quarantine_max_percent
+        ),
+    }
 
-    For command-line code outside Dagster runs (seed, headless run planning); inside runs the
-    resources come from the definitions, configured with ``EnvVar``.
-    """
-    import os
 
-    from data_platform import settings
-
-    settings.apply_defaults()
-    return (
-        ShopDatabaseResource(url=os.environ[settings.SHOP_DB_URL]),
-        LakeResource(url=os.environ[settings.LAKE_URL]),
-    )
+@contextmanager
+def open_resources(settings: Settings, *keys: str) -> Iterator[dict]:
+    """The resources ``keys`` of :func:`platform_resources`, initialized for use outside a run
+    (the command line, the tests), by key."""
+    resources = platform_resources(settings)
+    with build_resources({key: resources[key] for key in keys}) as opened:
+        yield {key: getattr(opened, key) for key in keys}

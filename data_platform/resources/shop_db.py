@@ -1,13 +1,8 @@
-"""The operational shop database (the Jaffle Shop's application database).
+"""A relational source database (the Jaffle Shop's application database), by SQLAlchemy URL.
 
-Tables, as the application writes them (money in integer cents, timestamps without time zone):
-
-- ``customers(id text pk, name text)``
-- ``orders(id text pk, customer text, ordered_at timestamp, store_id text, subtotal bigint,
-  tax_paid bigint, order_total bigint)``, indexed on ``ordered_at``
-- ``order_items(id text pk, order_id text, sku text)``, indexed on ``order_id``
-
-Any SQLAlchemy URL works: a SQLite file by default, PostgreSQL by URL.
+Any SQLAlchemy URL works: a SQLite file by default, PostgreSQL by URL. The resource knows no
+table: each source describes its tables (``data_platform/sources/shop_db/tables.py``) and
+passes SQLAlchemy statements.
 """
 
 from __future__ import annotations
@@ -19,35 +14,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
-
-metadata = sa.MetaData()
-
-customers = sa.Table(
-    "customers",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("name", sa.String(255)),
-)
-
-orders = sa.Table(
-    "orders",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("customer", sa.String(64)),
-    sa.Column("ordered_at", sa.DateTime, index=True),
-    sa.Column("store_id", sa.String(64)),
-    sa.Column("subtotal", sa.BigInteger),
-    sa.Column("tax_paid", sa.BigInteger),
-    sa.Column("order_total", sa.BigInteger),
-)
-
-order_items = sa.Table(
-    "order_items",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("order_id", sa.String(64), index=True),
-    sa.Column("sku", sa.String(32)),
-)
+from sqlalchemy.dialects import postgresql, sqlite
 
 _UPSERT_BATCH = 5_000
 
@@ -64,8 +31,8 @@ class ShopDatabaseResource(ConfigurableResource):
             self._engine = sa.create_engine(self.url)
         return self._engine
 
-    def create_tables(self) -> None:
-        """Create the shop tables and indexes if they do not exist."""
+    def create_tables(self, metadata: sa.MetaData) -> None:
+        """Create the tables and indexes of ``metadata`` that do not exist."""
         metadata.create_all(self.engine())
 
     def upsert(self, table: sa.Table, rows: Iterable[Mapping[str, Any]]) -> int:
@@ -113,27 +80,25 @@ class ShopDatabaseResource(ConfigurableResource):
         ``sqlalchemy.exc.NoSuchTableError`` when it is missing."""
         return [c["name"] for c in sa.inspect(self.engine()).get_columns(table)]
 
+    def has_table(self, name: str) -> bool:
+        return sa.inspect(self.engine()).has_table(name)
+
     def count(self, table: sa.Table) -> int:
         with self.engine().connect() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
 
-    def ordered_at_bounds(self) -> tuple[Any, Any]:
-        """``(min, max)`` of ``orders.ordered_at`` (``(None, None)`` when there are no orders)."""
+    def fetch_one(self, statement: sa.Select) -> sa.Row:
+        """The single row of ``statement`` (an aggregate, say)."""
         with self.engine().connect() as conn:
-            row = conn.execute(
-                sa.select(sa.func.min(orders.c.ordered_at), sa.func.max(orders.c.ordered_at))
-            ).one()
-        return row[0], row[1]
+            return conn.execute(statement).one()
 
 
 def _dialect_insert(dialect: str):
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
+    # Upserts (ON CONFLICT) are dialect-specific in SQLAlchemy.
+    inserts = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+    if dialect not in inserts:
         raise NotImplementedError(f"upsert is not implemented for the {dialect!r} dialect")
-    return insert
+    return inserts[dialect]
 
 
 def _upsert_batch(conn, insert, table: sa.Table, keys: Sequence[str], batch) -> int:

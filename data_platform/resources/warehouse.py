@@ -19,84 +19,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import sqlalchemy as sa
 from dagster import ConfigurableResource
+from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-DUCKDB = "duckdb"
-POSTGRES = "postgres"
-_POSTGRES_DRIVERS = {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"}
-
-
-@dataclass(frozen=True)
-class WarehouseLocation:
-    """A parsed warehouse URL: the engine and how to reach it."""
-
-    engine: str
-    path: str | None = None  # DuckDB: the database file (or ``md:<database>`` for MotherDuck)
-    server: sa.engine.URL | None = None  # PostgreSQL: user, password, host, port, database
-
-    @property
-    def dbt_target(self) -> str:
-        """The output of ``dbt_project/profiles.yml`` for this engine."""
-        return self.engine
-
-    def dbt_env(self) -> dict[str, str]:
-        """The variables ``profiles.yml`` reads for this location (all strings)."""
-        if self.server is None:
-            return {"DATA_PLATFORM_WAREHOUSE_PATH": self.path or ""}
-        return {
-            "DATA_PLATFORM_WAREHOUSE_HOST": self.server.host or "localhost",
-            "DATA_PLATFORM_WAREHOUSE_PORT": str(self.server.port or 5432),
-            "DATA_PLATFORM_WAREHOUSE_USER": self.server.username or "",
-            "DATA_PLATFORM_WAREHOUSE_PASSWORD": self.server.password or "",
-            "DATA_PLATFORM_WAREHOUSE_DATABASE": self.server.database or "",
-        }
-
-    def libpq_url(self) -> str:
-        """PostgreSQL only: the URI libpq (and so ADBC) understands."""
-        return self.server.set(drivername="postgresql").render_as_string(hide_password=False)
-
-    def sqlalchemy_url(self) -> str:
-        """PostgreSQL only: the URL SQLAlchemy connects with (psycopg 3)."""
-        return self.server.set(drivername="postgresql+psycopg").render_as_string(
-            hide_password=False
-        )
-
-
-def parse_warehouse_url(url: str) -> WarehouseLocation:
-    """Parse ``DATA_PLATFORM_WAREHOUSE_URL``.
-
-    ``duckdb:///<path>`` (``duckdb:////abs/file.duckdb`` for an absolute path) or a bare path
-    select DuckDB;
-    ``postgresql://``, ``postgres://``, ``postgresql+psycopg://`` and ``postgresql+psycopg2://``
-    select PostgreSQL. Raises ``ValueError`` for any other scheme or a URL without a database.
-    """
-    if "://" not in url:
-        return WarehouseLocation(DUCKDB, path=url)
-    scheme, rest = url.split("://", 1)
-    if scheme == "duckdb":
-        # As SQLAlchemy's file URLs: duckdb:///relative.duckdb, duckdb:////abs/path.duckdb.
-        if not rest.startswith("/") or not rest[1:]:
-            raise ValueError(f"warehouse URL {url!r}: expected duckdb:///<path to the file>")
-        return WarehouseLocation(DUCKDB, path=rest[1:])
-    if scheme in _POSTGRES_DRIVERS:
-        parsed = sa.engine.make_url(url)
-        if not parsed.database:
-            raise ValueError(f"warehouse URL {_hide_password(url)!r} names no database")
-        return WarehouseLocation(POSTGRES, server=parsed)
-    raise ValueError(
-        f"warehouse URL {_hide_password(url)!r}: unsupported engine {scheme!r} "
-        "(use duckdb:///<path> or postgresql://user@host:port/database)"
-    )
-
-
-def _hide_password(url: str) -> str:
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return url
+from data_platform.core.warehouse_url import DUCKDB, WarehouseLocation, parse_warehouse_url
 
 
 class WarehouseResource(ConfigurableResource):
@@ -176,8 +106,6 @@ class WarehouseResource(ConfigurableResource):
         )
         location = self.location
         if location.engine == DUCKDB:
-            import duckdb
-
             with duckdb.connect(location.path, read_only=True) as conn:
                 conn.register("wanted", pa.table({"k": pa.array(keys, pa.string())}))
                 return dict(conn.execute(sql).fetchall())
@@ -195,8 +123,6 @@ class WarehouseResource(ConfigurableResource):
         """Run a read-only query; rows as dicts of Python values (``Decimal`` for decimals)."""
         location = self.location
         if location.engine == DUCKDB:
-            import duckdb
-
             with duckdb.connect(location.path, read_only=True) as conn:
                 relation = conn.sql(sql)
                 columns = relation.columns
@@ -209,8 +135,6 @@ class WarehouseResource(ConfigurableResource):
             engine.dispose()
 
     def _replace_duckdb(self, replacements) -> None:
-        from dagster_duckdb import DuckDBResource
-
         with DuckDBResource(database=self.location.path).get_connection() as conn:
             try:
                 for number, r in enumerate(replacements):
@@ -255,6 +179,7 @@ class WarehouseResource(ConfigurableResource):
 
     @contextmanager
     def _adbc(self) -> Iterator[Any]:
+        # Imported here: the driver loads libpq, which only a PostgreSQL warehouse needs.
         import adbc_driver_postgresql.dbapi
 
         with adbc_driver_postgresql.dbapi.connect(self.location.libpq_url()) as conn:

@@ -49,12 +49,12 @@ from dagster import (
     TableColumn,
     TableSchema,
 )
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from data_platform.ingestion.partitions import dbt_partition_vars
-from data_platform.ingestion.raw_loading import WAREHOUSE_POOL
+from data_platform.core.partitions import dbt_partition_vars
+from data_platform.loading.raw_asset import WAREHOUSE_POOL
 from data_platform.quality import freshness
-from data_platform.settings import DBT_PROJECT_DIR
+from data_platform.resources.dbt import dbt_project
 
 # Folder under models/ -> Dagster asset group.
 GROUP_BY_FOLDER = {"staging": "staging", "intermediate": "marts", "marts": "marts"}
@@ -64,8 +64,6 @@ MART_PREFIXES = ("dim_", "fct_")
 DAILY_TAG = "daily"
 DBT_ASSETS = "jaffle_shop_dbt"
 DAILY_DBT_ASSETS = "jaffle_shop_daily_dbt"
-
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 
 class PlatformDbtTranslator(DagsterDbtTranslator):

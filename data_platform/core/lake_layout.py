@@ -22,9 +22,6 @@ LANDING = "landing"
 RAW = "raw"
 QUARANTINE = "quarantine"
 
-REFERENCE_DATASETS = ("products", "stores", "supplies")
-DAILY_LANDING_DATASETS = ("tweets",)
-
 _DAILY_FILE = re.compile(r"^landing/(?P<dataset>[a-z_]+)/(?P<day>\d{4}-\d{2}-\d{2})\.jsonl$")
 _REFERENCE_FILE = re.compile(r"^landing/(?P<dataset>[a-z_]+)/(?P=dataset)\.csv$")
 
@@ -40,7 +37,8 @@ def landing_daily_path(dataset: str, day: dt.date | str) -> str:
 
 
 def parse_landing_path(path: str) -> tuple[str, str | None] | None:
-    """``(dataset, day or None)`` for a landing file the platform knows, else ``None``.
+    """``(dataset, day or None)`` for a path laid out as a landing file, else ``None``; which
+    datasets are expected there is the landing source's to say.
 
     >>> parse_landing_path("landing/tweets/2018-09-01.jsonl")
     ('tweets', '2018-09-01')
@@ -48,10 +46,8 @@ def parse_landing_path(path: str) -> tuple[str, str | None] | None:
     ('products', None)
     """
     if match := _DAILY_FILE.match(path):
-        if match["dataset"] in DAILY_LANDING_DATASETS and _is_date(match["day"]):
-            return match["dataset"], match["day"]
-        return None
-    if (match := _REFERENCE_FILE.match(path)) and match["dataset"] in REFERENCE_DATASETS:
+        return (match["dataset"], match["day"]) if _is_date(match["day"]) else None
+    if match := _REFERENCE_FILE.match(path):
         return match["dataset"], None
     return None
 

@@ -1,34 +1,31 @@
 """Raw ingests from the operational shop database: customers, orders, order items.
 
-Orders and order items are daily-partitioned by the order's ``ordered_at`` date; customers are
-extracted in full on every run (the table is small and has no change timestamp).
+Orders and order items are daily-partitioned by the order's ``ordered_at`` date (a run reads
+only its days, through the index on ``ordered_at``); customers are extracted in full on every
+run (the table is small and has no change timestamp).
 """
+
+# No "from __future__ import annotations": Dagster checks the context annotation at runtime.
 
 import datetime as dt
 
 import pyarrow as pa
 import sqlalchemy as sa
-from dagster import AssetExecutionContext, MaterializeResult
+from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult
 
-from data_platform.ingestion import contracts
-from data_platform.ingestion.partitions import daily_partitions
-from data_platform.ingestion.raw_loading import (
-    SchemaReport,
-    held_back_batch,
-    load_daily,
-    load_whole,
-    raw_asset,
-    table_batch,
-)
-from data_platform.quality.policy import QualityPolicy
+from data_platform.core.datasets import PARTITION_COLUMN, TIMESTAMP
+from data_platform.core.partitions import daily_partitions
+from data_platform.core.settings import Settings
+from data_platform.loading.batches import held_back_batch, table_batch
+from data_platform.loading.loader import load_daily, load_whole
+from data_platform.loading.raw_asset import raw_asset
+from data_platform.quality.raw_checks import SchemaReport
 from data_platform.resources.lake import LakeResource
-from data_platform.resources.shop_db import (
-    ShopDatabaseResource,
-    customers,
-    order_items,
-    orders,
-)
-from data_platform.resources.warehouse import DUCKDB, WarehouseResource
+from data_platform.resources.quality_policy import QualityPolicy
+from data_platform.resources.shop_db import ShopDatabaseResource
+from data_platform.resources.warehouse import WarehouseResource
+from data_platform.sources.shop_db.datasets import CUSTOMERS, ORDER_ITEMS, ORDERS
+from data_platform.sources.shop_db.tables import customers, order_items, orders
 
 
 def _day_bounds(first: dt.date, last: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -39,7 +36,7 @@ def _day_bounds(first: dt.date, last: dt.date) -> tuple[dt.datetime, dt.datetime
 def _with_partition_date(rows: pa.Table, time_column: str) -> pa.Table:
     # Computed here, not in SQL: date functions differ between SQLite and PostgreSQL.
     days = rows[time_column].cast(pa.date32()) if rows.num_rows else pa.array([], pa.date32())
-    return rows.append_column(contracts.PARTITION_COLUMN, days)
+    return rows.append_column(PARTITION_COLUMN, days)
 
 
 def source_report(shop_db: ShopDatabaseResource, table: sa.Table) -> SchemaReport:
@@ -56,20 +53,13 @@ def source_report(shop_db: ShopDatabaseResource, table: sa.Table) -> SchemaRepor
     return report
 
 
-def build_shop_assets(start_date: str, warehouse_engine: str = DUCKDB):
-    """The three shop-database ingests, with daily partitions starting at ``start_date``;
-    ``warehouse_engine`` (the configured warehouse) shows among the assets' kinds."""
-    partitions = daily_partitions(start_date)
-    kinds = {"sql", "parquet", warehouse_engine}
+def build_assets(settings: Settings) -> list[AssetsDefinition]:
+    """The three shop-database ingests, with daily partitions from the settings' start; the
+    configured warehouse engine shows among the assets' kinds."""
+    partitions = daily_partitions(settings.partition_start.isoformat())
+    kinds = {"sql", "parquet", settings.warehouse.engine}
 
-    @raw_asset(
-        contracts.CUSTOMERS,
-        description=(
-            "Customers of the shop database, extracted in full. One row per customer: "
-            "id (text), name (text). Parquet at raw/customers/, table raw.customers."
-        ),
-        kinds=kinds,
-    )
+    @raw_asset(CUSTOMERS, "the shop database's table customers", kinds)
     def customers_raw(
         context: AssetExecutionContext,
         shop_db: ShopDatabaseResource,
@@ -77,27 +67,17 @@ def build_shop_assets(start_date: str, warehouse_engine: str = DUCKDB):
         warehouse: WarehouseResource,
         quality: QualityPolicy,
     ) -> MaterializeResult:
-        dataset = contracts.CUSTOMERS
         report = source_report(shop_db, customers)
         # Nothing can be selected from a table missing a column: the dataset is held back.
         if report.missing:
-            batch = held_back_batch(dataset, report.message)
+            batch = held_back_batch(CUSTOMERS, report.message)
         else:
             statement = sa.select(customers.c.id, customers.c.name).order_by(customers.c.id)
-            table = shop_db.fetch_arrow(statement, dataset.source_schema)
-            batch = table_batch(dataset, table, report.source)
-        return load_whole(context, dataset, batch, lake, warehouse, quality, [report])
+            table = shop_db.fetch_arrow(statement, CUSTOMERS.source_schema)
+            batch = table_batch(CUSTOMERS, table, report.source)
+        return load_whole(context, CUSTOMERS, batch, lake, warehouse, quality, [report])
 
-    @raw_asset(
-        contracts.ORDERS,
-        description=(
-            "Orders of the shop database, one daily partition per ordered_at date. One row per "
-            "order: id, customer, ordered_at (timestamp, no time zone), store_id, subtotal, "
-            "tax_paid, order_total (integer cents), _partition_date. Table raw.orders."
-        ),
-        kinds=kinds,
-        partitions_def=partitions,
-    )
+    @raw_asset(ORDERS, "the shop database's table orders", kinds, partitions)
     def orders_raw(
         context: AssetExecutionContext,
         shop_db: ShopDatabaseResource,
@@ -105,13 +85,12 @@ def build_shop_assets(start_date: str, warehouse_engine: str = DUCKDB):
         warehouse: WarehouseResource,
         quality: QualityPolicy,
     ) -> MaterializeResult:
-        dataset = contracts.ORDERS
-        schema = dataset.source_schema
+        schema = ORDERS.source_schema
         report = source_report(shop_db, orders)
 
         def extract(days: list[dt.date]):
             if report.missing:
-                return held_back_batch(dataset, report.message, days), []
+                return held_back_batch(ORDERS, report.message, days), []
             start, end = _day_bounds(days[0], days[-1])
             statement = (
                 sa.select(*(orders.c[name] for name in schema.names))
@@ -119,19 +98,11 @@ def build_shop_assets(start_date: str, warehouse_engine: str = DUCKDB):
                 .order_by(orders.c.ordered_at, orders.c.id)
             )
             rows = _with_partition_date(shop_db.fetch_arrow(statement, schema), "ordered_at")
-            return table_batch(dataset, rows, report.source, days), []
+            return table_batch(ORDERS, rows, report.source, days), []
 
-        return load_daily(context, dataset, extract, lake, warehouse, quality, [report])
+        return load_daily(context, ORDERS, extract, lake, warehouse, quality, [report])
 
-    @raw_asset(
-        contracts.ORDER_ITEMS,
-        description=(
-            "Order items of the shop database, partitioned by their order's ordered_at date. "
-            "One row per item: id, order_id, sku, _partition_date. Table raw.order_items."
-        ),
-        kinds=kinds,
-        partitions_def=partitions,
-    )
+    @raw_asset(ORDER_ITEMS, "the shop database's table order_items", kinds, partitions)
     def order_items_raw(
         context: AssetExecutionContext,
         shop_db: ShopDatabaseResource,
@@ -139,13 +110,12 @@ def build_shop_assets(start_date: str, warehouse_engine: str = DUCKDB):
         warehouse: WarehouseResource,
         quality: QualityPolicy,
     ) -> MaterializeResult:
-        dataset = contracts.ORDER_ITEMS
-        schema = pa.schema([*dataset.source_schema, pa.field("ordered_at", pa.timestamp("us"))])
+        schema = pa.schema([*ORDER_ITEMS.source_schema, pa.field("ordered_at", TIMESTAMP)])
         report = source_report(shop_db, order_items)
 
         def extract(days: list[dt.date]):
             if report.missing:
-                return held_back_batch(dataset, report.message, days), []
+                return held_back_batch(ORDER_ITEMS, report.message, days), []
             start, end = _day_bounds(days[0], days[-1])
             statement = (
                 sa.select(
@@ -157,8 +127,8 @@ def build_shop_assets(start_date: str, warehouse_engine: str = DUCKDB):
             )
             rows = _with_partition_date(shop_db.fetch_arrow(statement, schema), "ordered_at")
             rows = rows.drop_columns(["ordered_at"])
-            return table_batch(dataset, rows, report.source, days), []
+            return table_batch(ORDER_ITEMS, rows, report.source, days), []
 
-        return load_daily(context, dataset, extract, lake, warehouse, quality, [report])
+        return load_daily(context, ORDER_ITEMS, extract, lake, warehouse, quality, [report])
 
     return [customers_raw, orders_raw, order_items_raw]

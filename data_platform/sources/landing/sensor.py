@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dagster import (
-    AssetSelection,
     DefaultSensorStatus,
     RunRequest,
     SensorEvaluationContext,
@@ -32,15 +31,15 @@ from dagster import (
     sensor,
 )
 
-from data_platform.automation.jobs import (
-    DAILY_FACTS,
+from data_platform.core.lake_layout import LANDING
+from data_platform.core.partitions import partition_range_tags
+from data_platform.resources.lake import LakeFile, LakeResource
+from data_platform.sources.landing.jobs import (
     REFERENCE_DOWNSTREAM,
     reference_files_job,
     tweets_files_job,
 )
-from data_platform.ingestion.partitions import partition_range_tags
-from data_platform.lake_layout import LANDING, parse_landing_path
-from data_platform.resources.lake import LakeFile, LakeResource
+from data_platform.sources.landing.layout import landing_file
 
 MAX_FILES_PER_TICK = 500
 
@@ -68,8 +67,7 @@ class PlannedRun:
         if self.first_day:
             tags.update(partition_range_tags(self.first_day, self.last_day))
         elif self.job_name == reference_files_job.name:
-            selection = REFERENCE_DOWNSTREAM - AssetSelection.assets(*DAILY_FACTS)
-            keys = sorted(selection.resolve(asset_graph))
+            keys = sorted(set(REFERENCE_DOWNSTREAM.resolve(asset_graph)) - daily_facts(asset_graph))
         return RunRequest(
             run_key=self.run_key, job_name=self.job_name, tags=tags, asset_selection=keys
         )
@@ -90,14 +88,10 @@ def plan_runs(
     """
     listed = {f.path for f in listing}
     cursor = {path: version for path, version in seen.items() if path in listed}
-    fresh = [f for f in listing if parse_landing_path(f.path) and seen.get(f.path) != f.version][
-        :limit
-    ]
+    fresh = [f for f in listing if landing_file(f.path) and seen.get(f.path) != f.version][:limit]
 
-    reference = [f for f in fresh if parse_landing_path(f.path)[1] is None]
-    daily = sorted(
-        (parse_landing_path(f.path)[1], f) for f in fresh if parse_landing_path(f.path)[1]
-    )
+    reference = [f for f in fresh if landing_file(f.path)[1] is None]
+    daily = sorted((landing_file(f.path)[1], f) for f in fresh if landing_file(f.path)[1])
     runs = []
     if reference:
         first, last = facts_range() or (None, None)
@@ -106,6 +100,13 @@ def plan_runs(
         runs.append(PlannedRun(tweets_files_job.name, tuple(files), first, last))
     cursor.update({f.path: f.version for f in fresh})
     return runs, cursor
+
+
+def daily_facts(asset_graph) -> set:
+    """The partitioned assets below the reference data (the daily facts, restated when it
+    changes), by key."""
+    keys = REFERENCE_DOWNSTREAM.resolve(asset_graph)
+    return {key for key in keys if asset_graph.get(key).partitions_def is not None}
 
 
 def _contiguous(daily: list[tuple[str, LakeFile]]):
@@ -131,8 +132,12 @@ def _contiguous(daily: list[tuple[str, LakeFile]]):
 def landing_sensor(context: SensorEvaluationContext, lake: LakeResource):
     seen = json.loads(context.cursor) if context.cursor else {}
 
+    graph = context.repository_def.asset_graph
+
     def facts_range() -> tuple[str, str] | None:
-        days = context.instance.get_materialized_partitions(DAILY_FACTS[0])
+        days = set()
+        for key in daily_facts(graph):
+            days |= context.instance.get_materialized_partitions(key)
         return (min(days), max(days)) if days else None
 
     runs, cursor = plan_runs(lake.list_files(LANDING), seen, facts_range=facts_range)
@@ -147,7 +152,6 @@ def landing_sensor(context: SensorEvaluationContext, lake: LakeResource):
             for r in runs
         )
     )
-    graph = context.repository_def.asset_graph
     return SensorResult(
         run_requests=[r.to_run_request(graph) for r in runs],
         cursor=json.dumps(cursor, sort_keys=True),

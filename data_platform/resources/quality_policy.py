@@ -3,17 +3,18 @@
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from data_platform.quality.quarantine import DEFAULT_MAX_PERCENT
+from data_platform.core.settings import DEFAULT_QUARANTINE_MAX_PERCENT
 
 
 class QualityPolicy(ConfigurableResource):
     """How much bad data a raw partition may carry and still load.
 
-    Set by ``DATA_PLATFORM_QUARANTINE_MAX_PERCENT`` (see :mod:`data_platform.settings`).
+    Set by ``DATA_PLATFORM_QUARANTINE_MAX_PERCENT`` (see :mod:`data_platform.core.settings`); the
+    policy itself is :mod:`data_platform.quality.quarantine`.
     """
 
     max_quarantine_percent: int = Field(
-        default=DEFAULT_MAX_PERCENT,
+        default=DEFAULT_QUARANTINE_MAX_PERCENT,
         ge=0,
         le=100,
         description=(

@@ -1,0 +1,186 @@
+"""Where the platform keeps its state and which backends it talks to: one typed object.
+
+Every setting is an environment variable, read once by :meth:`Settings.from_environ` into a
+frozen :class:`Settings` (defaults, validation and the derived dbt profile values in this one
+module) and passed to whatever needs it. Nothing here writes to ``os.environ``: importing this
+module, or any other of the platform, changes nothing in the process.
+
+Settings (name: default):
+
+- ``DATA_PLATFORM_HOME``: ``<project>/.data``; the state folder.
+- ``DATA_PLATFORM_LAKE_URL``: ``$DATA_PLATFORM_HOME/lake``; root of the lake (``landing/``,
+  ``raw/`` and ``quarantine/`` zones), a folder or ``s3://bucket/prefix``.
+- ``DATA_PLATFORM_WAREHOUSE_URL``: ``duckdb:///$DATA_PLATFORM_HOME/warehouse.duckdb``; the
+  warehouse engine and where it is (``postgresql://user:password@host:port/database`` for
+  PostgreSQL). It also picks the dbt target of the same engine (see :meth:`dbt_profile_env`).
+- ``DATA_PLATFORM_SHOP_DB_URL``: ``sqlite:///$DATA_PLATFORM_HOME/shop.db``; any SQLAlchemy URL.
+- ``DATA_PLATFORM_PARTITION_START``: ``2018-09-01``; first daily partition (jafgen's epoch).
+- ``DAGSTER_HOME``: ``$DATA_PLATFORM_HOME/dagster``; Dagster's instance state.
+- ``DATA_PLATFORM_DAGSTER_CONFIG``: ``dagster.yaml``; the instance configuration copied to
+  ``$DAGSTER_HOME`` by ``data-platform prepare`` (``dagster.production.yaml`` for PostgreSQL
+  storage); a path relative to the project root, or absolute.
+- ``DATA_PLATFORM_RUN_RETENTION_DAYS``: ``90``; runs (and their event logs) older than this are
+  deleted by the ``run_retention`` schedule.
+- ``DATA_PLATFORM_QUARANTINE_MAX_PERCENT``: ``10``; the largest share (percent, integer 0-100)
+  of a raw partition's rows that may be quarantined while the rest loads.
+- ``DATA_PLATFORM_GIT_URL`` (unset) and ``DATA_PLATFORM_GIT_BRANCH`` (``main``): when the URL
+  is set, the code references of every asset link to that repository in the Dagster UI.
+
+Raises :class:`SettingsError` (a ``ValueError``) naming the variable and the expected form.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dagster import EnvVar
+
+from data_platform.core.warehouse_url import WarehouseLocation, parse_warehouse_url
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+
+# jafgen's simulation starts on this day (jafgen.curves.Day.EPOCH).
+JAFGEN_EPOCH = "2018-09-01"
+
+HOME = "DATA_PLATFORM_HOME"
+LAKE_URL = "DATA_PLATFORM_LAKE_URL"
+WAREHOUSE_URL = "DATA_PLATFORM_WAREHOUSE_URL"
+SHOP_DB_URL = "DATA_PLATFORM_SHOP_DB_URL"
+PARTITION_START = "DATA_PLATFORM_PARTITION_START"
+DAGSTER_HOME = "DAGSTER_HOME"
+DAGSTER_CONFIG = "DATA_PLATFORM_DAGSTER_CONFIG"
+RUN_RETENTION_DAYS = "DATA_PLATFORM_RUN_RETENTION_DAYS"
+QUARANTINE_MAX_PERCENT = "DATA_PLATFORM_QUARANTINE_MAX_PERCENT"
+GIT_URL = "DATA_PLATFORM_GIT_URL"
+GIT_BRANCH = "DATA_PLATFORM_GIT_BRANCH"
+# Outputs, not settings: what dbt_project/profiles.yml reads (see Settings.dbt_profile_env).
+DBT_TARGET = "DATA_PLATFORM_DBT_TARGET"
+
+DEFAULT_RUN_RETENTION_DAYS = 90
+DEFAULT_QUARANTINE_MAX_PERCENT = 10
+
+
+class SettingsError(ValueError):
+    """A setting has a value the platform cannot use; the message names the variable."""
+
+
+def defaults(home: Path) -> dict[str, str]:
+    """The default value of every setting for a given state folder (pure; unit-tested)."""
+    return {
+        HOME: str(home),
+        LAKE_URL: str(home / "lake"),
+        WAREHOUSE_URL: f"duckdb:///{home / 'warehouse.duckdb'}",
+        SHOP_DB_URL: f"sqlite:///{home / 'shop.db'}",
+        PARTITION_START: JAFGEN_EPOCH,
+        DAGSTER_HOME: str(home / "dagster"),
+        DAGSTER_CONFIG: "dagster.yaml",
+        RUN_RETENTION_DAYS: str(DEFAULT_RUN_RETENTION_DAYS),
+        QUARANTINE_MAX_PERCENT: str(DEFAULT_QUARANTINE_MAX_PERCENT),
+        GIT_URL: "",
+        GIT_BRANCH: "main",
+    }
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, typed and validated; ``explicit`` names those set in the environment."""
+
+    home: Path
+    lake_url: str
+    warehouse_url: str
+    shop_db_url: str
+    partition_start: dt.date
+    dagster_home: Path
+    dagster_config: Path
+    run_retention_days: int
+    quarantine_max_percent: int
+    git_url: str | None
+    git_branch: str
+    dagster_dev: bool = False  # loaded by dagster dev or dg dev (DAGSTER_IS_DEV_CLI)
+    explicit: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate the settings of ``environ`` (default: the process environment;
+        empty values count as unset). Raises :class:`SettingsError`."""
+        environ = os.environ if environ is None else environ
+        home_text = environ.get(HOME) or str(PROJECT_ROOT / ".data")
+        home = Path(home_text).expanduser().resolve()
+        values = defaults(home)
+        explicit = frozenset(name for name in values if environ.get(name))
+        values.update({name: environ[name] for name in explicit})
+        warehouse_url = values[WAREHOUSE_URL]
+        try:
+            parse_warehouse_url(warehouse_url)
+        except ValueError as error:
+            raise SettingsError(f"{WAREHOUSE_URL}: {error}") from None
+        config = Path(values[DAGSTER_CONFIG])
+        return cls(
+            home=home,
+            lake_url=values[LAKE_URL],
+            warehouse_url=warehouse_url,
+            shop_db_url=values[SHOP_DB_URL],
+            partition_start=_date(PARTITION_START, values[PARTITION_START]),
+            dagster_home=Path(values[DAGSTER_HOME]).expanduser().resolve(),
+            dagster_config=config if config.is_absolute() else PROJECT_ROOT / config,
+            run_retention_days=_integer(RUN_RETENTION_DAYS, values[RUN_RETENTION_DAYS], 1, None),
+            quarantine_max_percent=_integer(
+                QUARANTINE_MAX_PERCENT, values[QUARANTINE_MAX_PERCENT], 0, 100
+            ),
+            git_url=values[GIT_URL] or None,
+            git_branch=values[GIT_BRANCH],
+            dagster_dev=bool(environ.get("DAGSTER_IS_DEV_CLI")),
+            explicit=explicit,
+        )
+
+    @property
+    def warehouse(self) -> WarehouseLocation:
+        return parse_warehouse_url(self.warehouse_url)
+
+    def resource_value(self, name: str, value: str) -> str | EnvVar:
+        """A resource's config value: ``EnvVar(name)`` when the variable is set, so the UI
+        shows where it comes from (and never a password in it); else the default itself."""
+        return EnvVar(name) if name in self.explicit else value
+
+    def dbt_profile_env(self) -> dict[str, str]:
+        """The variables ``dbt_project/profiles.yml`` reads (see :func:`dbt_profile_env`)."""
+        return dbt_profile_env(self.warehouse_url)
+
+    @property
+    def dbt_executable(self) -> str:
+        """dbt beside this interpreter (the platform runs without an activated virtualenv:
+        ``.venv/bin/data-platform``, ``dagster dev`` from make), else ``dbt`` on PATH."""
+        beside = Path(sys.executable).parent / "dbt"
+        return str(beside) if beside.exists() else "dbt"
+
+
+def dbt_profile_env(warehouse_url: str) -> dict[str, str]:
+    """The variables ``dbt_project/profiles.yml`` reads for a warehouse URL: the dbt target of
+    its engine and how to reach it, and dbt's telemetry switch (pure; unit-tested). Derived,
+    never set by hand. Raises ``ValueError`` for a URL of an unsupported engine."""
+    location = parse_warehouse_url(warehouse_url)
+    return {DBT_TARGET: location.dbt_target, **location.dbt_env(), "DO_NOT_TRACK": "1"}
+
+
+def _integer(name: str, text: str, low: int, high: int | None) -> int:
+    bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise SettingsError(f"{name}={text!r}: expected a whole number {bounds}") from None
+    if value < low or (high is not None and value > high):
+        raise SettingsError(f"{name}={text!r}: expected a whole number {bounds}")
+    return value
+
+
+def _date(name: str, text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise SettingsError(f"{name}={text!r}: expected a date YYYY-MM-DD") from None

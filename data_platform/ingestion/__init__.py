@@ -1,1 +1,0 @@
-"""Raw ingests: sources copied into the lake's raw zone and the warehouse schema ``raw``."""

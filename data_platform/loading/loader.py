@@ -1,0 +1,265 @@
+"""How every raw ingest lands its data: screened, then Parquet in the lake, then the warehouse.
+
+Each batch of rows an ingest reads goes through the quarantine policy
+(:mod:`data_platform.quality.quarantine`): clean rows of accepted partitions load, the others
+go to quarantine with their reasons. Writes replace whole partitions, so re-running any
+partition gives the same state:
+
+- the lake gets one Parquet file per daily partition (or one per unpartitioned dataset) in the
+  ``raw/`` zone and, for partitions with quarantined rows, in the ``quarantine/`` zone; each
+  file is written atomically;
+- the warehouse replaces the partitions' rows of ``raw.<name>`` and ``quarantine.<name>`` in
+  one transaction (see ``WarehouseResource.replace``). A held-back partition keeps its raw rows.
+
+The run's figures end in the three blocking checks of :mod:`data_platform.quality.raw_checks`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
+
+from data_platform.core.datasets import PARTITION_COLUMN, RAW_SCHEMA, Dataset
+from data_platform.core.lake_layout import (
+    quarantine_partition_path,
+    quarantine_table_path,
+    raw_partition_path,
+    raw_table_path,
+)
+from data_platform.core.partitions import chunk_days, days_in_window
+from data_platform.quality.quarantine import (
+    QUARANTINE_SCHEMA_NAME,
+    SAMPLE_SIZE,
+    Batch,
+    Context,
+    Partition,
+    Screening,
+    screen,
+)
+from data_platform.quality.raw_checks import (
+    SchemaReport,
+    Tally,
+    conservation_result,
+    contract_result,
+    schema_drift_result,
+)
+from data_platform.quality.row_rules import row_failures
+from data_platform.resources.lake import LakeResource
+from data_platform.resources.quality_policy import QualityPolicy
+from data_platform.resources.warehouse import Replacement, WarehouseResource
+
+# Days extracted, validated and loaded together: bounds memory and per-day overhead.
+DAYS_PER_BATCH = 31
+
+Extract = Callable[[list[dt.date]], "tuple[Batch, list[SchemaReport]]"]
+"""``extract(days) -> (batch, schema reports of its files)``: the rows of those consecutive
+days typed to the dataset's schema, with ``_partition_date``, and where each came from."""
+
+
+class Loader:
+    """Screens batches of one raw asset's run, writes them, and sums up for the checks."""
+
+    def __init__(
+        self,
+        context: AssetExecutionContext,
+        dataset: Dataset,
+        lake: LakeResource,
+        warehouse: WarehouseResource,
+        quality: QualityPolicy,
+    ):
+        self.context, self.dataset, self.lake, self.warehouse = context, dataset, lake, warehouse
+        # Dimensions loaded in full are read once per run; same-partition ones per batch.
+        self.full_references = {
+            r.column: (f"raw.{r.dataset}", warehouse.distinct_values(RAW_SCHEMA, r.dataset, r.key))
+            for r in dataset.references
+            if not r.same_partition
+        }
+        self.max_percent = quality.max_quarantine_percent
+        self.loaded_at = dt.datetime.now(dt.UTC)
+        self.tally = Tally()
+
+    def load(self, batch: Batch, reports: list[SchemaReport]) -> Screening:
+        """Screen and write one batch; add its figures to the run's tally."""
+        dataset = self.dataset
+        days = [p for p in batch.partitions if p is not None]
+        keys_elsewhere = {}
+        if days and batch.rows.num_rows:
+            keys_elsewhere = self.warehouse.find_keys(
+                RAW_SCHEMA,
+                dataset.name,
+                dataset.key[0],
+                pc.unique(batch.rows[dataset.key[0]].drop_null()).to_pylist(),
+                PARTITION_COLUMN,
+                (days[0], days[-1]),
+            )
+        references = dict(self.full_references)
+        for r in dataset.references:
+            if r.same_partition and days:
+                keys = self.warehouse.distinct_values(
+                    RAW_SCHEMA, r.dataset, r.key, (PARTITION_COLUMN, days[0], days[-1])
+                )
+                references[r.column] = (f"raw.{r.dataset} ({days[0]}..{days[-1]})", keys)
+        screening = screen(
+            dataset,
+            batch,
+            Context(
+                row_rules=lambda frame: row_failures(dataset, frame),
+                references=references,
+                keys_elsewhere=keys_elsewhere,
+                max_percent=self.max_percent,
+                loaded_at=self.loaded_at,
+                run_id=self.context.run.run_id,
+            ),
+        )
+        self._write(batch, screening)
+        tally = self.tally
+        tally.read.update(screening.read)
+        tally.quarantined.update(screening.quarantined)
+        tally.held_back.update(screening.held_back)
+        tally.failures_by_rule.update(screening.failures_by_rule)
+        tally.sample = (tally.sample + screening.sample)[:SAMPLE_SIZE]
+        tally.schema_reports += [r for r in reports if r.added or r.missing]
+        for reason in screening.held_back.values():
+            self.context.log.error(reason)
+        for record in screening.sample:
+            self.context.log.warning(f"quarantined: {record['message']}")
+        return screening
+
+    def _write(self, batch: Batch, screening: Screening) -> None:
+        dataset, lake = self.dataset, self.lake
+        loaded = screening.loaded_partitions
+        if not dataset.partitioned:
+            if loaded:
+                lake.write_parquet(raw_table_path(dataset.name), screening.clean)
+            _write_or_delete(lake, quarantine_table_path(dataset.name), screening.quarantine)
+            replacements = [Replacement(QUARANTINE_SCHEMA_NAME, dataset.name, screening.quarantine)]
+            if loaded:
+                replacements.insert(0, Replacement(RAW_SCHEMA, dataset.name, screening.clean))
+            self.warehouse.replace(*replacements)
+            return
+        for day, part in _split_by_day(screening.clean, loaded):
+            lake.write_parquet(raw_partition_path(dataset.name, day), part)
+        for day, part in _split_by_day(screening.quarantine, batch.partitions):
+            _write_or_delete(lake, quarantine_partition_path(dataset.name, day), part)
+        self.warehouse.replace(
+            Replacement(RAW_SCHEMA, dataset.name, screening.clean, PARTITION_COLUMN, tuple(loaded)),
+            Replacement(
+                QUARANTINE_SCHEMA_NAME,
+                dataset.name,
+                screening.quarantine,
+                PARTITION_COLUMN,
+                tuple(batch.partitions),
+            ),
+        )
+
+    def result(self, metadata: dict) -> MaterializeResult:
+        """The materialization with the three check results."""
+        tally, dataset = self.tally, self.dataset
+        metadata = {
+            "rows_read": sum(tally.read.values()),
+            "rows_loaded": tally.rows_loaded,
+            "rows_quarantined": sum(tally.quarantined.values()),
+            "partitions_held_back": MetadataValue.json(sorted(map(str, tally.held_back))),
+            "dagster/column_schema": dataset.table_schema,
+            "warehouse_table": dataset.table,
+            "quarantine_table": f"{QUARANTINE_SCHEMA_NAME}.{dataset.name}",
+            **metadata,
+        }
+        return MaterializeResult(
+            metadata=metadata,
+            check_results=[
+                contract_result(tally, self.max_percent),
+                conservation_result(
+                    tally, self._counts(RAW_SCHEMA), self._counts(QUARANTINE_SCHEMA_NAME)
+                ),
+                schema_drift_result(dataset, tally.schema_reports),
+            ],
+        )
+
+    def _counts(self, schema: str) -> dict[Partition, int]:
+        """Rows per partition of ``schema.<dataset>`` now, for the partitions read."""
+        table = f'"{schema}"."{self.dataset.name}"'
+        if not self.dataset.partitioned:
+            rows = self.warehouse.query(f"select count(*) as n from {table}")
+            return {None: rows[0]["n"]}
+        days = sorted(p for p in self.tally.read if p is not None)
+        if not days:
+            return {}
+        rows = self.warehouse.query(
+            f'select "{PARTITION_COLUMN}" as p, count(*) as n from {table} '
+            f"where \"{PARTITION_COLUMN}\" between date '{days[0]}' and date '{days[-1]}' "
+            "group by 1"
+        )
+        return {row["p"]: row["n"] for row in rows}
+
+
+def load_daily(
+    context: AssetExecutionContext,
+    dataset: Dataset,
+    extract: Extract,
+    lake: LakeResource,
+    warehouse: WarehouseResource,
+    quality: QualityPolicy,
+    schema_reports: list[SchemaReport] = (),
+) -> MaterializeResult:
+    """Load every day of the run's partition window, a batch of days at a time;
+    ``schema_reports`` tells of the source's columns (a table's), besides those of files."""
+    start, end = context.partition_time_window
+    days = days_in_window(start, end)
+    loader = Loader(context, dataset, lake, warehouse, quality)
+    loader.tally.schema_reports += [r for r in schema_reports if r.added or r.missing]
+    for batch_days in chunk_days(days, DAYS_PER_BATCH):
+        batch, reports = extract(batch_days)
+        screening = loader.load(batch, reports)
+        context.log.info(
+            f"raw.{dataset.name} {batch_days[0]}..{batch_days[-1]}: {batch.rows.num_rows} rows "
+            f"read, {screening.clean.num_rows} loaded, {screening.quarantine.num_rows} "
+            "quarantined"
+        )
+    metadata = {"partitions": len(days), "lake_path": MetadataValue.path(f"raw/{dataset.name}/")}
+    if len(days) == 1:
+        metadata["dagster/row_count"] = sum(loader.tally.read.values()) - sum(
+            loader.tally.quarantined.values()
+        )
+    return loader.result(metadata)
+
+
+def load_whole(
+    context: AssetExecutionContext,
+    dataset: Dataset,
+    batch: Batch,
+    lake: LakeResource,
+    warehouse: WarehouseResource,
+    quality: QualityPolicy,
+    schema_reports: list[SchemaReport] = (),
+) -> MaterializeResult:
+    """Replace an unpartitioned dataset in the lake and the warehouse with the clean rows of
+    ``batch`` (unless held back)."""
+    loader = Loader(context, dataset, lake, warehouse, quality)
+    screening = loader.load(batch, list(schema_reports))
+    metadata = {
+        "source": batch.sources[0] if batch.sources else "",
+        "lake_path": MetadataValue.path(raw_table_path(dataset.name)),
+    }
+    if not screening.held_back:
+        metadata["dagster/row_count"] = screening.clean.num_rows
+    return loader.result(metadata)
+
+
+def _write_or_delete(lake: LakeResource, path: str, table: pa.Table) -> None:
+    # A partition without quarantined rows has no quarantine file: a re-run clears old ones.
+    if table.num_rows:
+        lake.write_parquet(path, table)
+    else:
+        lake.delete(path)
+
+
+def _split_by_day(batch: pa.Table, days: list[dt.date]) -> Iterator[tuple[dt.date, pa.Table]]:
+    # Every day given gets a table, empty ones too, so a re-run replaces stale data.
+    for day in days:
+        mask = pc.equal(batch[PARTITION_COLUMN], pa.scalar(day, pa.date32()))
+        yield day, batch.filter(mask)

@@ -1,0 +1,76 @@
+"""The shop database's raw datasets: customers, orders and order items, one contract each.
+
+Orders and order items are daily-partitioned by the order's ``ordered_at`` date; customers are
+extracted in full on every run (the table is small and has no change timestamp).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from data_platform.core.datasets import (
+    MAX_ORDER_CENTS,
+    Dataset,
+    Reference,
+    RowRule,
+    cents,
+    key,
+    text,
+    timestamp,
+)
+
+TOTAL_ADDS_UP = "order_total = subtotal + tax_paid"
+
+
+def _total_adds_up(frame: pd.DataFrame) -> pd.Series:
+    # Nulls are the nullability check's to report.
+    total = frame["subtotal"] + frame["tax_paid"]
+    return (frame["order_total"] == total).fillna(True).astype(bool)
+
+
+CUSTOMERS = Dataset(
+    "customers",
+    "Customers of the shop database, extracted in full on every run. One row per customer.",
+    columns=(
+        key("id", "The customer's id (text, the shop's primary key).", unique=True),
+        text("name", "The customer's full name.", nullable=True),
+    ),
+    key=("id",),
+)
+
+ORDERS = Dataset(
+    "orders",
+    "Orders of the shop database, one daily partition per ordered_at date. One row per order.",
+    columns=(
+        key("id", "The order's id (the shop's primary key).", unique=True),
+        key("customer", "The id of the customer who ordered (raw/customers)."),
+        timestamp("ordered_at", "When the order was placed"),
+        key("store_id", "The id of the store that took the order (raw/stores)."),
+        cents("subtotal", "Price of the items before tax", MAX_ORDER_CENTS),
+        cents("tax_paid", "Tax on the order", MAX_ORDER_CENTS),
+        cents("order_total", "subtotal + tax_paid", MAX_ORDER_CENTS),
+    ),
+    key=("id",),
+    event_time="ordered_at",
+    references=(Reference("customer", "customers", "id"), Reference("store_id", "stores", "id")),
+    row_rules=(RowRule(TOTAL_ADDS_UP, "order_total", _total_adds_up),),
+)
+
+ORDER_ITEMS = Dataset(
+    "order_items",
+    "Order items of the shop database, partitioned by their order's ordered_at date. One row "
+    "per item (one product of one order).",
+    columns=(
+        key("id", "The item's id (the shop's primary key).", unique=True),
+        key("order_id", "The id of the item's order (raw/orders, same day)."),
+        key("sku", "The product's stock keeping unit (raw/products)."),
+    ),
+    key=("id",),
+    event_time="ordered_at",  # the parent order's time
+    references=(
+        Reference("order_id", "orders", "id", same_partition=True),
+        Reference("sku", "products", "sku"),
+    ),
+)
+
+DATASETS = (CUSTOMERS, ORDERS, ORDER_ITEMS)

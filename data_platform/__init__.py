@@ -1,12 +1,13 @@
 """data_platform: the Jaffle Shop data platform on Dagster, dbt and DuckDB.
 
-The package is laid out by concern:
+One folder per source over a layered core (each layer imports only those below it):
 
-- ``settings``: the state folder and the environment variables that pick backends.
-- ``resources``: the lake, the warehouse and the shop database (the outside world).
-- ``ingestion``: raw assets that copy sources into the lake's raw zone and the warehouse.
-- ``transformation``: the dbt project as Dagster assets.
-- ``quality``: pandera contracts for the raw data, run as asset checks.
-- ``automation``: jobs, schedules and sensors.
-- ``seed`` and ``cli``: the demo sources and the ``data-platform`` command.
+- ``core``: settings, lake layout, partitions, the dataset contract and source types;
+- ``resources`` (the outside world: lake, warehouse, shop database, dbt) and ``quality``
+  (the quarantine policy, row rules, raw checks, freshness, schema changes);
+- ``loading``: file readers, batches, the loader, the raw-asset decorator;
+- ``sources/<source>``: each source's datasets, assets, jobs, sensors and demo seed;
+  ``transformation``: the dbt project as assets;
+- ``automation``: the platform's jobs and schedules; ``definitions``: the code location;
+- ``headless``, ``seed`` and ``cli``: the headless run, the demo seed, the command.
 """

@@ -1,1 +1,2 @@
-"""Automation: jobs, the daily schedule and the landing-zone sensor."""
+"""Automation across sources: the platform's jobs, the daily schedule and run retention (a
+source's own sensors and jobs live in its folder)."""

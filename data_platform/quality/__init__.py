@@ -1,1 +1,2 @@
-"""Data quality: the pandera contracts of the raw data, run as Dagster asset checks."""
+"""Data quality: the quarantine policy, the contracts' row rules (pandera), the raw assets'
+three blocking checks, freshness policies and schema-change checks."""

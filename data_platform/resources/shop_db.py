@@ -83,10 +83,6 @@ class ShopDatabaseResource(ConfigurableResource):
     def has_table(self, name: str) -> bool:
         return sa.inspect(self.engine()).has_table(name)
 
-    def count(self, table: sa.Table) -> int:
-        with self.engine().connect() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
-
     def fetch_one(self, statement: sa.Select) -> sa.Row:
         """The single row of ``statement`` (an aggregate, say)."""
         with self.engine().connect() as conn:

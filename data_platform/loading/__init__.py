@@ -1,0 +1,2 @@
+"""Loading: how every raw ingest reads its source into batches, screens them and writes the
+lake and the warehouse, and the one decorator of the raw assets."""

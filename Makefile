@@ -39,7 +39,7 @@ $(VENV)/.installed: pyproject.toml uv.lock
 seed: install
 	$(BIN)/data-platform seed --years $(SEED_YEARS) --if-empty
 
-## prepare: the dbt manifest and $$DAGSTER_HOME/dagster.yaml
+## prepare: the dbt manifest and $$DAGSTER_HOME/dagster.yaml (from deploy/, DATA_PLATFORM_DAGSTER_CONFIG)
 prepare: install
 	$(BIN)/data-platform prepare
 

@@ -67,7 +67,7 @@ def defaults(home: Path) -> dict[str, str]:
         WAREHOUSE_URL: f"duckdb:///{home / 'warehouse.duckdb'}",
         SHOP_DB_URL: f"sqlite:///{home / 'shop.db'}",
         PARTITION_START: JAFGEN_EPOCH,
-        DAGSTER_CONFIG: "dagster.yaml",
+        DAGSTER_CONFIG: "deploy/dagster.yaml",
         RUN_RETENTION_DAYS: "90",
         QUARANTINE_MAX_PERCENT: "10",
         "DAGSTER_HOME": str(home / "dagster"),

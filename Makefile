@@ -11,7 +11,13 @@ PORT ?= 3000
 export DATA_PLATFORM_HOME ?= $(CURDIR)/.data
 export DAGSTER_HOME ?= $(DATA_PLATFORM_HOME)/dagster
 export DO_NOT_TRACK := 1
-# dagster dev and its code servers find dbt and dagster in the project virtualenv.
+# dg keeps its own telemetry switch in its user configuration file; in dagster-dg-cli 1.13 it
+# reads the switch from there (and from $DAGSTER_HOME/dagster.yaml), not from [tool.dg.cli] in
+# pyproject.toml. This one has it off.
+export DG_CLI_CONFIG ?= $(CURDIR)/deploy/dg-cli.toml
+# dg dev and its code servers find dbt and dagster in the project virtualenv, as if it were
+# activated (dg warns when VIRTUAL_ENV is not the project's .venv).
+export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: dev test install seed prepare bootstrap lint bench clean
@@ -19,7 +25,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 ## dev: set up everything and start Dagster (webserver + daemon) on http://$(HOST):$(PORT)
 dev: install seed prepare bootstrap
 	@echo "Dagster UI: http://$(HOST):$(PORT)  (state folder: $(DATA_PLATFORM_HOME))"
-	exec $(BIN)/dagster dev -h $(HOST) -p $(PORT) -w workspace.yaml
+	exec $(BIN)/dg dev -h $(HOST) -p $(PORT)
 
 ## test: the whole test suite (CI runs exactly this)
 test: install prepare
@@ -39,7 +45,7 @@ $(VENV)/.installed: pyproject.toml uv.lock
 seed: install
 	$(BIN)/data-platform seed --years $(SEED_YEARS) --if-empty
 
-## prepare: the dbt manifest and $$DAGSTER_HOME/dagster.yaml
+## prepare: the dbt manifest and $$DAGSTER_HOME/dagster.yaml (from deploy/, DATA_PLATFORM_DAGSTER_CONFIG)
 prepare: install
 	$(BIN)/data-platform prepare
 

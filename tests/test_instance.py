@@ -1,4 +1,4 @@
-"""The Dagster instance on PostgreSQL (dagster.production.yaml): daemon and webserver started
+"""The Dagster instance on PostgreSQL (deploy/dagster.production.yaml): daemon and webserver started
 against it; four partition runs launched at once through the queue over GraphQL all succeed,
 one warehouse writer at a time (the ``warehouse`` pool), with their events stored in
 PostgreSQL. Also the run-retention job, on an ephemeral instance."""
@@ -46,7 +46,7 @@ def graphql(port: int, query: str, variables: dict) -> dict:
 
 @pytest.fixture
 def production_instance(tmp_path, postgres_url, full_run):
-    """$DAGSTER_HOME with dagster.production.yaml on a fresh PostgreSQL database; daemon and
+    """$DAGSTER_HOME with deploy/dagster.production.yaml on a fresh PostgreSQL database; daemon and
     webserver running against it (their own process groups, stopped afterwards)."""
     home = tmp_path / "dagster-home"
     # dagster-postgres speaks psycopg2; SQLAlchemy 2.1 would pick psycopg 3 for postgresql://.
@@ -54,7 +54,7 @@ def production_instance(tmp_path, postgres_url, full_run):
     env = {
         **os.environ,
         "DAGSTER_HOME": str(home),
-        "DATA_PLATFORM_DAGSTER_CONFIG": "dagster.production.yaml",
+        "DATA_PLATFORM_DAGSTER_CONFIG": "deploy/dagster.production.yaml",
         "DAGSTER_POSTGRES_URL": dagster_url.render_as_string(hide_password=False),
     }
     # As a user would: the production configuration, and the warehouse pool's limit.

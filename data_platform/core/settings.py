@@ -16,9 +16,9 @@ Settings (name: default):
 - ``DATA_PLATFORM_SHOP_DB_URL``: ``sqlite:///$DATA_PLATFORM_HOME/shop.db``; any SQLAlchemy URL.
 - ``DATA_PLATFORM_PARTITION_START``: ``2018-09-01``; first daily partition (jafgen's epoch).
 - ``DAGSTER_HOME``: ``$DATA_PLATFORM_HOME/dagster``; Dagster's instance state.
-- ``DATA_PLATFORM_DAGSTER_CONFIG``: ``dagster.yaml``; the instance configuration copied to
-  ``$DAGSTER_HOME`` by ``data-platform prepare`` (``dagster.production.yaml`` for PostgreSQL
-  storage); a path relative to the project root, or absolute.
+- ``DATA_PLATFORM_DAGSTER_CONFIG``: ``deploy/dagster.yaml``; the instance configuration copied
+  to ``$DAGSTER_HOME`` by ``data-platform prepare`` (``deploy/dagster.production.yaml`` for
+  PostgreSQL storage); a path relative to the project root, or absolute.
 - ``DATA_PLATFORM_RUN_RETENTION_DAYS``: ``90``; runs (and their event logs) older than this are
   deleted by the ``run_retention`` schedule.
 - ``DATA_PLATFORM_QUARANTINE_MAX_PERCENT``: ``10``; the largest share (percent, integer 0-100)
@@ -79,7 +79,7 @@ def defaults(home: Path) -> dict[str, str]:
         SHOP_DB_URL: f"sqlite:///{home / 'shop.db'}",
         PARTITION_START: JAFGEN_EPOCH,
         DAGSTER_HOME: str(home / "dagster"),
-        DAGSTER_CONFIG: "dagster.yaml",
+        DAGSTER_CONFIG: "deploy/dagster.yaml",
         RUN_RETENTION_DAYS: str(DEFAULT_RUN_RETENTION_DAYS),
         QUARANTINE_MAX_PERCENT: str(DEFAULT_QUARANTINE_MAX_PERCENT),
         GIT_URL: "",
@@ -155,7 +155,7 @@ class Settings:
     @property
     def dbt_executable(self) -> str:
         """dbt beside this interpreter (the platform runs without an activated virtualenv:
-        ``.venv/bin/data-platform``, ``dagster dev`` from make), else ``dbt`` on PATH."""
+        ``.venv/bin/data-platform``, ``dg dev`` from make), else ``dbt`` on PATH."""
         beside = Path(sys.executable).parent / "dbt"
         return str(beside) if beside.exists() else "dbt"
 

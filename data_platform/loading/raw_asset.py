@@ -10,7 +10,7 @@ from data_platform.quality.raw_checks import check_specs
 
 OWNERS = ["team:data-platform"]
 GROUP = "ingestion"
-# Every writer of the warehouse takes this pool; dagster.yaml limits it to one slot because
+# Every writer of the warehouse takes this pool; deploy/dagster.yaml limits it to one slot because
 # DuckDB allows a single writing process (a PostgreSQL warehouse may raise the limit).
 WAREHOUSE_POOL = "warehouse"
 FRESHNESS = {"daily": freshness.DAILY_INGEST, "on_delivery": freshness.REFERENCE_INGEST}

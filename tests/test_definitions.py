@@ -1,17 +1,21 @@
 """The code location loads and holds the whole lineage graph the platform promises."""
 
 import json
+from pathlib import Path
 
 import pytest
 from dagster import AssetKey, BackfillPolicy
 
 from data_platform.quality import freshness
+from data_platform.sources import DATASETS
 from data_platform.transformation.dbt_assets import dbt_project
 from tests.conftest import code_location
 
 defs = code_location()
 
-RAW = ["customers", "orders", "order_items", "products", "stores", "supplies", "tweets"]
+# Derived from the sources: a dataset added to a source is checked here without an edit.
+RAW = [d.name for d in DATASETS]
+# One staging model per raw dataset, named after it (the dbt Labs convention).
 STAGING = [f"stg_{name}" for name in RAW]
 MARTS = [
     "dim_customers",
@@ -21,7 +25,8 @@ MARTS = [
     "fct_daily_store_sales",
     "fct_customer_activity",
 ]
-PARTITIONED = {"orders", "order_items", "tweets"}
+PARTITIONED = {d.name for d in DATASETS if d.partitioned}
+REFERENCE = {d.name for d in DATASETS if d.cadence == "on_delivery"}
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +86,8 @@ def test_full_refresh_job_rebuilds_every_model_with_full_refresh():
 def test_freshness_policies_on_raw_ingests_and_marts(graph):
     for name in RAW:
         policy = graph.get(AssetKey(["raw", name])).freshness_policy
-        reference = name in ("products", "stores", "supplies")
-        assert policy == (freshness.REFERENCE_INGEST if reference else freshness.DAILY_INGEST)
+        expected = freshness.REFERENCE_INGEST if name in REFERENCE else freshness.DAILY_INGEST
+        assert policy == expected
     for mart in ("dim_customers", "dim_products", "dim_stores", "fct_orders"):
         assert graph.get(AssetKey(["marts", mart])).freshness_policy == freshness.MARTS
     assert graph.get(AssetKey(["staging", "stg_orders"])).freshness_policy is None
@@ -131,3 +136,22 @@ def test_daily_job_reaches_the_marts():
     assert {"raw/orders", "raw/order_items", "raw/tweets", "raw/customers"} <= selected
     assert {"marts/fct_orders", "marts/fct_daily_store_sales", "marts/dim_customers"} <= selected
     assert "raw/products" not in selected
+
+
+def test_raw_columns_carry_their_contract_descriptions(graph):
+    for dataset in DATASETS:
+        node = graph.get(dataset.asset_key)
+        assert dataset.description in node.description
+        schema = node.metadata["dagster/column_schema"]
+        assert [c.name for c in schema.columns][: len(dataset.columns)] == [
+            c.name for c in dataset.columns
+        ]
+        assert all(len(c.description or "") > 10 for c in schema.columns), dataset.name
+
+
+def test_every_asset_leads_to_its_code(graph):
+    for key in graph.get_all_asset_keys():
+        references = graph.get(key).metadata["dagster/code_references"].code_references
+        assert references, key
+        for reference in references:
+            assert Path(reference.file_path).is_file(), (key, reference.file_path)

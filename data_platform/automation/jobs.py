@@ -10,7 +10,8 @@ from data_platform.sources import DATASETS
 from data_platform.transformation.dbt_assets import DAILY_DBT_ASSETS, DBT_ASSETS, GROUP_BY_FOLDER
 
 # The raw datasets the daily runs extract (cadence "daily"); reference data arrives by file.
-DAILY_RAW = AssetSelection.assets(*(d.asset_key for d in DATASETS if d.cadence == "daily"))
+DAILY_DATASETS = [d for d in DATASETS if d.cadence == "daily"]
+DAILY_RAW = AssetSelection.assets(*(d.asset_key for d in DAILY_DATASETS))
 DBT_MODELS = AssetSelection.groups(*sorted(set(GROUP_BY_FOLDER.values())))
 
 # The whole graph; the CLI runs it over every partition present in the data.
@@ -24,7 +25,11 @@ all_assets_job = define_asset_job(
 daily_job = define_asset_job(
     "daily_job",
     selection=DAILY_RAW.downstream(),
-    description="One day of orders, order items and tweets (plus customers), and every model below.",
+    description=(
+        f"One day of {', '.join(d.name for d in DAILY_DATASETS if d.partitioned)} (and "
+        f"{', '.join(d.name for d in DAILY_DATASETS if not d.partitioned)} in full), and every "
+        "model below."
+    ),
 )
 
 # For when model logic changes: every dbt model rebuilt from the whole history

@@ -43,4 +43,9 @@ def raw_asset(
         check_specs=check_specs(dataset),
         deps=[raw_key(r.dataset) for r in dataset.references],
         freshness_policy=FRESHNESS[dataset.cadence],
+        # The contract's columns with their descriptions, shown before the first load too.
+        metadata={
+            "dagster/column_schema": dataset.table_schema,
+            "dagster/table_name": dataset.table,
+        },
     )

@@ -1,19 +1,20 @@
 """Raw ingests from the operational shop database: customers, orders, order items.
 
-Orders and order items are daily-partitioned by the order's ``ordered_at`` date (a run reads
-only its days, through the index on ``ordered_at``); customers are extracted in full on every
-run (the table is small and has no change timestamp).
+Orders and order items are daily-partitioned by the order's ``ordered_at`` date: a run reads
+only its days, through the index on ``ordered_at``, a batch of days at a time. Customers are
+extracted in full on every run (the table is small and has no change timestamp).
 """
 
 # No "from __future__ import annotations": Dagster checks the context annotation at runtime.
 
 import datetime as dt
+from collections.abc import Callable
 
 import pyarrow as pa
 import sqlalchemy as sa
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult
 
-from data_platform.core.datasets import PARTITION_COLUMN, TIMESTAMP
+from data_platform.core.datasets import PARTITION_COLUMN, TIMESTAMP, Dataset
 from data_platform.core.partitions import daily_partitions
 from data_platform.core.settings import Settings
 from data_platform.loading.batches import held_back_batch, table_batch
@@ -27,16 +28,11 @@ from data_platform.resources.warehouse import WarehouseResource
 from data_platform.sources.shop_db.datasets import CUSTOMERS, ORDER_ITEMS, ORDERS
 from data_platform.sources.shop_db.tables import customers, order_items, orders
 
+EVENT_TIME = "_event_time"
 
-def _day_bounds(first: dt.date, last: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    start = dt.datetime.combine(first, dt.time())
-    return start, dt.datetime.combine(last + dt.timedelta(days=1), dt.time())
-
-
-def _with_partition_date(rows: pa.Table, time_column: str) -> pa.Table:
-    # Computed here, not in SQL: date functions differ between SQLite and PostgreSQL.
-    days = rows[time_column].cast(pa.date32()) if rows.num_rows else pa.array([], pa.date32())
-    return rows.append_column(PARTITION_COLUMN, days)
+DaySelect = Callable[[dt.datetime, dt.datetime], sa.Select]
+"""``select(start, end)``: the dataset's source columns and its event time (labelled
+``_event_time``) of the rows whose event time is in ``[start, end)``."""
 
 
 def source_report(shop_db: ShopDatabaseResource, table: sa.Table) -> SchemaReport:
@@ -53,8 +49,74 @@ def source_report(shop_db: ShopDatabaseResource, table: sa.Table) -> SchemaRepor
     return report
 
 
+def select_by_event_time(dataset: Dataset, table: sa.Table) -> DaySelect:
+    """The rows of ``table`` whose ``dataset.event_time`` column is in the window, in time
+    order: the select of a table that carries its own event time (orders)."""
+    time = table.c[dataset.event_time]
+
+    def select(start: dt.datetime, end: dt.datetime) -> sa.Select:
+        columns = [table.c[name] for name in dataset.source_schema.names]
+        return (
+            sa.select(*columns, time.label(EVENT_TIME))
+            .where(time >= start, time < end)
+            .order_by(time, *(table.c[k] for k in dataset.key))
+        )
+
+    return select
+
+
+def daily_table_asset(
+    dataset: Dataset, table: sa.Table, kinds: set[str], partitions, select: DaySelect
+) -> AssetsDefinition:
+    """The daily-partitioned ingest of ``dataset`` from the shop database's ``table``: each
+    batch of days is one ``select`` (see :data:`DaySelect`); a table missing a column holds
+    its days back."""
+    schema = pa.schema([*dataset.source_schema, pa.field(EVENT_TIME, TIMESTAMP)])
+
+    @raw_asset(dataset, f"the shop database's table {table.name}", kinds, partitions)
+    def _asset(
+        context: AssetExecutionContext,
+        shop_db: ShopDatabaseResource,
+        lake: LakeResource,
+        warehouse: WarehouseResource,
+        quality: QualityPolicy,
+    ) -> MaterializeResult:
+        report = source_report(shop_db, table)
+
+        def extract(days: list[dt.date]):
+            if report.missing:
+                return held_back_batch(dataset, report.message, days), []
+            start = dt.datetime.combine(days[0], dt.time())
+            end = dt.datetime.combine(days[-1] + dt.timedelta(days=1), dt.time())
+            rows = shop_db.fetch_arrow(select(start, end), schema)
+            # The day is computed here, not in SQL: date functions differ between SQLite and
+            # PostgreSQL.
+            day = rows[EVENT_TIME].cast(pa.date32()) if rows.num_rows else pa.array([], pa.date32())
+            rows = rows.drop_columns([EVENT_TIME]).append_column(PARTITION_COLUMN, day)
+            return table_batch(dataset, rows, report.source, days), []
+
+        return load_daily(context, dataset, extract, lake, warehouse, quality, [report])
+
+    return _asset
+
+
+def _order_items_by_order_time(start: dt.datetime, end: dt.datetime) -> sa.Select:
+    # An item has no time of its own: it belongs to its order's day.
+    return (
+        sa.select(
+            order_items.c.id,
+            order_items.c.order_id,
+            order_items.c.sku,
+            orders.c.ordered_at.label(EVENT_TIME),
+        )
+        .join(orders, orders.c.id == order_items.c.order_id)
+        .where(orders.c.ordered_at >= start, orders.c.ordered_at < end)
+        .order_by(orders.c.ordered_at, order_items.c.id)
+    )
+
+
 def build_assets(settings: Settings) -> list[AssetsDefinition]:
-    """The three shop-database ingests, with daily partitions from the settings' start; the
+    """The shop-database ingests, with daily partitions from the settings' start; the
     configured warehouse engine shows among the assets' kinds."""
     partitions = daily_partitions(settings.partition_start.isoformat())
     kinds = {"sql", "parquet", settings.warehouse.engine}
@@ -77,58 +139,8 @@ def build_assets(settings: Settings) -> list[AssetsDefinition]:
             batch = table_batch(CUSTOMERS, table, report.source)
         return load_whole(context, CUSTOMERS, batch, lake, warehouse, quality, [report])
 
-    @raw_asset(ORDERS, "the shop database's table orders", kinds, partitions)
-    def orders_raw(
-        context: AssetExecutionContext,
-        shop_db: ShopDatabaseResource,
-        lake: LakeResource,
-        warehouse: WarehouseResource,
-        quality: QualityPolicy,
-    ) -> MaterializeResult:
-        schema = ORDERS.source_schema
-        report = source_report(shop_db, orders)
-
-        def extract(days: list[dt.date]):
-            if report.missing:
-                return held_back_batch(ORDERS, report.message, days), []
-            start, end = _day_bounds(days[0], days[-1])
-            statement = (
-                sa.select(*(orders.c[name] for name in schema.names))
-                .where(orders.c.ordered_at >= start, orders.c.ordered_at < end)
-                .order_by(orders.c.ordered_at, orders.c.id)
-            )
-            rows = _with_partition_date(shop_db.fetch_arrow(statement, schema), "ordered_at")
-            return table_batch(ORDERS, rows, report.source, days), []
-
-        return load_daily(context, ORDERS, extract, lake, warehouse, quality, [report])
-
-    @raw_asset(ORDER_ITEMS, "the shop database's table order_items", kinds, partitions)
-    def order_items_raw(
-        context: AssetExecutionContext,
-        shop_db: ShopDatabaseResource,
-        lake: LakeResource,
-        warehouse: WarehouseResource,
-        quality: QualityPolicy,
-    ) -> MaterializeResult:
-        schema = pa.schema([*ORDER_ITEMS.source_schema, pa.field("ordered_at", TIMESTAMP)])
-        report = source_report(shop_db, order_items)
-
-        def extract(days: list[dt.date]):
-            if report.missing:
-                return held_back_batch(ORDER_ITEMS, report.message, days), []
-            start, end = _day_bounds(days[0], days[-1])
-            statement = (
-                sa.select(
-                    order_items.c.id, order_items.c.order_id, order_items.c.sku, orders.c.ordered_at
-                )
-                .join(orders, orders.c.id == order_items.c.order_id)
-                .where(orders.c.ordered_at >= start, orders.c.ordered_at < end)
-                .order_by(orders.c.ordered_at, order_items.c.id)
-            )
-            rows = _with_partition_date(shop_db.fetch_arrow(statement, schema), "ordered_at")
-            rows = rows.drop_columns(["ordered_at"])
-            return table_batch(ORDER_ITEMS, rows, report.source, days), []
-
-        return load_daily(context, ORDER_ITEMS, extract, lake, warehouse, quality, [report])
-
-    return [customers_raw, orders_raw, order_items_raw]
+    return [
+        customers_raw,
+        daily_table_asset(ORDERS, orders, kinds, partitions, select_by_event_time(ORDERS, orders)),
+        daily_table_asset(ORDER_ITEMS, order_items, kinds, partitions, _order_items_by_order_time),
+    ]

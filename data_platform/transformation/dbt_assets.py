@@ -24,7 +24,8 @@ step, after the fact holds the run's days.
 
 Both steps record each contracted model's columns and types (``dagster/column_schema``, as
 its enforced contract declares them) on its materialization, for the schema-change checks of
-the marts (:mod:`data_platform.quality.schema_checks`).
+the marts (:mod:`data_platform.quality.schema_checks`), and each table's row count, counted
+after dbt has exited (:mod:`data_platform.transformation.row_counts`).
 
 Both take the ``warehouse`` pool. ``full_refresh: true`` in a run's config rebuilds the
 selected models from the whole history (``dbt build --full-refresh``): the action for when a
@@ -49,12 +50,20 @@ from dagster import (
     TableColumn,
     TableSchema,
 )
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DbtCliInvocation,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
 
 from data_platform.ingestion.partitions import dbt_partition_vars
 from data_platform.ingestion.raw_loading import WAREHOUSE_POOL
 from data_platform.quality import freshness
+from data_platform.resources import WarehouseResource
 from data_platform.settings import DBT_PROJECT_DIR
+from data_platform.transformation.row_counts import PartitionWindow, with_row_counts
 
 # Folder under models/ -> Dagster asset group.
 GROUP_BY_FOLDER = {"staging": "staging", "intermediate": "marts", "marts": "marts"}
@@ -196,6 +205,30 @@ def with_column_schemas(events: Iterable[Any], manifest: Mapping[str, Any]) -> I
         yield event
 
 
+def run_dbt(
+    context: AssetExecutionContext,
+    invocation: DbtCliInvocation,
+    manifest: Mapping[str, Any],
+    warehouse: WarehouseResource,
+    window: PartitionWindow | None = None,
+) -> Iterator[Any]:
+    """The events of a dbt invocation, yielded once dbt has exited, with column schemas
+    (:func:`with_column_schemas`) and row counts (``row_counts.with_row_counts``; counted
+    within ``window`` for the daily facts).
+
+    The events are held until dbt exits because DuckDB lets one process open the file: the
+    counts are read then, in one query. If dbt fails, what it produced (the models it built,
+    the tests it ran) is still yielded, counted, before its error is raised again.
+    """
+    events: list[Any] = []
+    try:
+        events.extend(with_column_schemas(invocation.stream(), manifest))
+    except Exception:  # dbt's failure (DagsterDbtCliRuntimeError), raised after its events
+        yield from with_row_counts(events, manifest, warehouse, window, context.log)
+        raise
+    yield from with_row_counts(events, manifest, warehouse, window, context.log)
+
+
 def build_dbt_assets(partitions_def: PartitionsDefinition):
     """The two dbt multi-assets, read from the prepared manifest (``data-platform prepare``);
     the daily models take ``partitions_def`` (the raw orders' daily partitions)."""
@@ -209,11 +242,14 @@ def build_dbt_assets(partitions_def: PartitionsDefinition):
 
     @dbt_assets(name=DBT_ASSETS, exclude=f"tag:{DAILY_TAG}", **common)
     def jaffle_shop_dbt(
-        context: AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig
+        context: AssetExecutionContext,
+        dbt: DbtCliResource,
+        config: DbtBuildConfig,
+        warehouse: WarehouseResource,
     ):
         """Builds (runs and tests) the selected unpartitioned models."""
         args = build_args(config, indirect_selection=subset_indirect_selection(context))
-        yield from with_column_schemas(dbt.cli(args, context=context).stream(), manifest)
+        yield from run_dbt(context, dbt.cli(args, context=context), manifest, warehouse)
 
     @dbt_assets(
         name=DAILY_DBT_ASSETS,
@@ -223,11 +259,16 @@ def build_dbt_assets(partitions_def: PartitionsDefinition):
         **common,
     )
     def jaffle_shop_daily_dbt(
-        context: AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig
+        context: AssetExecutionContext,
+        dbt: DbtCliResource,
+        config: DbtBuildConfig,
+        warehouse: WarehouseResource,
     ):
         """Builds (runs and tests) the daily models for the run's partition window."""
         start, end = context.partition_time_window
-        args = build_args(config, dbt_partition_vars(start, end))
-        yield from with_column_schemas(dbt.cli(args, context=context).stream(), manifest)
+        dbt_vars = dbt_partition_vars(start, end)
+        invocation = dbt.cli(build_args(config, dbt_vars), context=context)
+        window = PartitionWindow.from_dbt_vars(dbt_vars)
+        yield from run_dbt(context, invocation, manifest, warehouse, window)
 
     return [jaffle_shop_dbt, jaffle_shop_daily_dbt]

@@ -1,5 +1,6 @@
 """What the Dagster UI shows of the dbt assets: row counts of the built tables (counted after
-dbt has exited)."""
+dbt has exited), descriptions from the dbt docs, code references to the model files, no
+unserializable DbtProject entry."""
 
 import csv
 import datetime as dt
@@ -7,6 +8,7 @@ import json
 import logging
 import os
 import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import duckdb
@@ -14,16 +16,23 @@ import pytest
 from dagster import (
     AssetKey,
     AssetObservation,
+    CodeReferencesMetadataValue,
     DagsterInstance,
+    LocalFileCodeReference,
     MetadataValue,
     Output,
+    TableSchema,
 )
+from dagster_dbt import DbtProject
 
 from data_platform.definitions import defs
 from data_platform.resources import WarehouseResource
+from data_platform.settings import DBT_PROJECT_DIR
 from data_platform.transformation.dbt_assets import (
     DAILY_DBT_ASSETS,
     DAILY_TAG,
+    DBT_PROJECT_METADATA_KEY,
+    PlatformDbtTranslator,
     run_dbt,
 )
 from data_platform.transformation.dbt_assets import dbt_project as project
@@ -38,6 +47,21 @@ from data_platform.transformation.row_counts import (
     with_row_counts,
 )
 
+# Metadata entries dagster-dbt fills with Python objects and the UI hides.
+HIDDEN_BY_THE_UI = {"dagster_dbt/manifest", "dagster_dbt/dagster_dbt_translator"}
+# Raw metadata values Dagster can serialize (anything else shows as "(unserializable)").
+SERIALIZABLE = (
+    MetadataValue,
+    str,
+    int,
+    float,
+    bool,
+    list,
+    dict,
+    os.PathLike,
+    AssetKey,
+    TableSchema,
+)
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 LOG = logging.getLogger(__name__)
 
@@ -47,6 +71,11 @@ def manifest() -> dict:
     return json.loads(project.manifest_path.read_text())
 
 
+@pytest.fixture(scope="module")
+def graph():
+    return defs.resolve_asset_graph()
+
+
 def models(manifest: dict) -> dict[AssetKey, dict]:
     """The dbt models by asset key (``<schema>/<name>``)."""
     return {
@@ -54,6 +83,60 @@ def models(manifest: dict) -> dict[AssetKey, dict]:
         for n in manifest["nodes"].values()
         if n["resource_type"] == "model"
     }
+
+
+# --- metadata, descriptions, code references (definitions only) ---------------------------
+
+
+def test_no_asset_metadata_value_is_a_dbt_project(graph, manifest):
+    for key in models(manifest):
+        metadata = graph.get(key).metadata
+        assert DBT_PROJECT_METADATA_KEY not in metadata, key
+        assert not any(isinstance(v, DbtProject) for v in metadata.values()), key
+        unserializable = {k for k, v in metadata.items() if not isinstance(v, SERIALIZABLE)}
+        assert unserializable <= HIDDEN_BY_THE_UI, (key, unserializable)
+
+
+def test_descriptions_are_the_dbt_docs_not_the_sql(graph, manifest):
+    for key, model in models(manifest).items():
+        description = graph.get(key).description
+        assert description == model["description"].strip(), key
+        assert not re.search(r"\bselect\b|\{\{|Raw SQL", description, re.IGNORECASE), key
+
+
+def test_an_undocumented_model_says_so_and_where_its_code_is():
+    description = PlatformDbtTranslator().get_description(
+        {
+            "resource_type": "model",
+            "name": "stg_new",
+            "description": " ",
+            "original_file_path": "models/staging/stg_new.sql",
+        }
+    )
+    assert "stg_new" in description and "models/staging/stg_new.sql" in description
+    assert len(description) > 20
+
+
+def test_every_dbt_asset_references_its_sql_file(graph, manifest):
+    for key, model in models(manifest).items():
+        value = graph.get(key).metadata.get("dagster/code_references")
+        assert isinstance(value, CodeReferencesMetadataValue), key
+        files = [r for r in value.code_references if isinstance(r, LocalFileCodeReference)]
+        assert len(files) == 1, key
+        path = Path(files[0].file_path)
+        assert path.is_absolute() and path.is_file(), path
+        assert path == (DBT_PROJECT_DIR / model["original_file_path"]).resolve()
+        assert path.suffix == ".sql"
+
+
+def test_specs_resolve_at_run_time_without_a_project_in_the_metadata(manifest):
+    """dagster-dbt reads the project back from the asset metadata during a run; without the
+    entry it passes None, and the spec (with its code reference) must still resolve."""
+    translator = PlatformDbtTranslator()
+    unique_id = "model.data_platform.dim_customers"
+    spec = translator.get_asset_spec(manifest, unique_id, None)
+    assert spec.key == AssetKey(["marts", "dim_customers"])
+    assert "dagster/code_references" in spec.metadata
 
 
 # --- row counts (pure, and against a scratch DuckDB file) ---------------------------------

@@ -27,6 +27,9 @@ its enforced contract declares them) on its materialization, for the schema-chan
 the marts (:mod:`data_platform.quality.schema_checks`), and each table's row count, counted
 after dbt has exited (:mod:`data_platform.transformation.row_counts`).
 
+In the UI, an asset's description is its dbt documentation (the model's YAML
+``description``), and its code reference opens the model's ``.sql`` file.
+
 Both take the ``warehouse`` pool. ``full_refresh: true`` in a run's config rebuilds the
 selected models from the whole history (``dbt build --full-refresh``): the action for when a
 model's logic changes (see ``full_refresh_job``).
@@ -52,6 +55,7 @@ from dagster import (
 )
 from dagster_dbt import (
     DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
     DbtCliInvocation,
     DbtCliResource,
     DbtProject,
@@ -73,20 +77,51 @@ MART_PREFIXES = ("dim_", "fct_")
 DAILY_TAG = "daily"
 DBT_ASSETS = "jaffle_shop_dbt"
 DAILY_DBT_ASSETS = "jaffle_shop_daily_dbt"
+# Asset metadata dagster-dbt fills with the DbtProject object (dagster_dbt.asset_utils'
+# DAGSTER_DBT_PROJECT_METADATA_KEY, not exported). Dagster cannot serialize it, so the UI
+# showed "[DbtProject] (unserializable)"; the UI hides the manifest and translator entries
+# beside it, not this one.
+DBT_PROJECT_METADATA_KEY = "dagster_dbt/project"
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 
 class PlatformDbtTranslator(DagsterDbtTranslator):
     """Groups dbt models by their folder (see :data:`GROUP_BY_FOLDER`); gives the marts
-    (``dim_*``, ``fct_*``) their freshness policy; makes error-severity tests blocking checks."""
+    (``dim_*``, ``fct_*``) their freshness policy; makes error-severity tests blocking checks;
+    describes a model by its dbt documentation; points each asset at its ``.sql`` file (code
+    reference, an absolute local path); keeps the ``DbtProject`` object out of the metadata
+    the UI shows."""
+
+    def __init__(self, project: DbtProject | None = None):
+        super().__init__(DagsterDbtTranslatorSettings(enable_code_references=True))
+        self.project = project or dbt_project
 
     def get_asset_spec(self, manifest, unique_id, project) -> AssetSpec:
-        spec = super().get_asset_spec(manifest, unique_id, project)
+        # dagster-dbt reads the project back from the asset metadata at run time; without the
+        # entry it passes None, and code references need a project: use ours. (Its only other
+        # use is a selector file for subsets of more than 200 dbt nodes; this project has
+        # about 90.)
+        spec = super().get_asset_spec(manifest, unique_id, project or self.project)
         node = manifest.get("nodes", {}).get(unique_id, {})
         if node.get("resource_type") == "model" and node["name"].startswith(MART_PREFIXES):
             spec = spec.replace_attributes(freshness_policy=freshness.MARTS)
+        if DBT_PROJECT_METADATA_KEY in spec.metadata:
+            metadata = {k: v for k, v in spec.metadata.items() if k != DBT_PROJECT_METADATA_KEY}
+            spec = spec.replace_attributes(metadata=metadata)
         return spec
+
+    def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        """The resource's dbt documentation (its YAML ``description``), without dagster-dbt's
+        copy of the raw SQL (the code reference links the file); for an undocumented one, a
+        sentence saying so and where its code is."""
+        description = (dbt_resource_props.get("description") or "").strip()
+        if description:
+            return description
+        return (
+            f"dbt {dbt_resource_props['resource_type']} {dbt_resource_props['name']}, not "
+            f"documented yet (code: {dbt_resource_props.get('original_file_path', '?')})"
+        )
 
     def get_asset_check_spec(
         self, asset_spec, manifest, unique_id, project
@@ -236,7 +271,7 @@ def build_dbt_assets(partitions_def: PartitionsDefinition):
     common = {
         "manifest": manifest,
         "project": dbt_project,
-        "dagster_dbt_translator": PlatformDbtTranslator(),
+        "dagster_dbt_translator": PlatformDbtTranslator(dbt_project),
         "pool": WAREHOUSE_POOL,
     }
 

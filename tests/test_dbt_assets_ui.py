@@ -1,6 +1,6 @@
 """What the Dagster UI shows of the dbt assets: row counts of the built tables (counted after
 dbt has exited), descriptions from the dbt docs, code references to the model files, no
-unserializable DbtProject entry."""
+unserializable DbtProject entry; and how a range run records the dbt checks."""
 
 import csv
 import datetime as dt
@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import duckdb
 import pytest
 from dagster import (
+    AssetCheckKey,
     AssetKey,
     AssetObservation,
     CodeReferencesMetadataValue,
@@ -341,3 +342,38 @@ def test_a_one_day_run_reports_the_days_row_count(full_run):
         assert expected > 0
         assert metadata[ROW_COUNT].value == expected, key
         assert metadata[ROWS_IN_WINDOW].value == expected, key
+
+
+# --- how a range run records the dbt checks ----------------------------------------------
+
+
+def test_dbt_checks_evaluate_once_per_run_so_their_specs_are_unpartitioned(graph, manifest):
+    """A dbt test runs once per ``dbt build``, over the table or the run's window; a check
+    spec with the asset's partitions would be planned once per partition of a range run, and
+    every planned execution but none would end as "Skipped"."""
+    dbt_assets = set(models(manifest))
+    checks = [k for k in graph.asset_check_keys if k.asset_key in dbt_assets]
+    assert checks
+    for key in checks:
+        assert graph.get_check_spec(key).partitions_def is None, key
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "Dagster 1.13.27: a run whose last asset step (in step-key order; raw__tweets here) "
+        "is daily-partitioned stores the run's partitions_subset, and every check of the run, "
+        "partitioned or not, is planned once per partition of it "
+        "(DagsterRun.get_resolved_partitions_subset_for_events ignores the check's own "
+        "partitions_def); the evaluation, of an unpartitioned check, is one more row, so "
+        "the planned ones stay and the UI shows them as Skipped. Remove this mark when "
+        "Dagster fixes it."
+    ),
+)
+def test_a_range_run_records_one_execution_per_check(full_run):
+    run_id = full_run_id(full_run)
+    instance = DagsterInstance.get()
+    key = AssetCheckKey(AssetKey(["marts", "dim_customers"]), "unique_dim_customers_customer_id")
+    history = instance.event_log_storage.get_asset_check_execution_history(key, limit=1000)
+    statuses = [r.status.value for r in history if r.run_id == run_id]
+    assert statuses == ["SUCCEEDED"]

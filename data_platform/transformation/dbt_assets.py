@@ -99,9 +99,9 @@ class PlatformDbtTranslator(DagsterDbtTranslator):
 
     def get_asset_spec(self, manifest, unique_id, project) -> AssetSpec:
         # dagster-dbt reads the project back from the asset metadata at run time; without the
-        # entry it passes None, and code references need a project: use ours. (Its only other
-        # use is a selector file for subsets of more than 200 dbt nodes; this project has
-        # about 90.)
+        # entry it passes None, and code references need a project: use ours. Its other uses
+        # at run time: the folder dbt runs in (the dbt resource's project_dir, the same one)
+        # and a selector file for a subset of more than 200 dbt nodes (this project has 89).
         spec = super().get_asset_spec(manifest, unique_id, project or self.project)
         node = manifest.get("nodes", {}).get(unique_id, {})
         if node.get("resource_type") == "model" and node["name"].startswith(MART_PREFIXES):

@@ -24,7 +24,11 @@ step, after the fact holds the run's days.
 
 Both steps record each contracted model's columns and types (``dagster/column_schema``, as
 its enforced contract declares them) on its materialization, for the schema-change checks of
-the marts (:mod:`data_platform.quality.schema_checks`).
+the marts (:mod:`data_platform.quality.schema_checks`), and each table's row count, counted
+after dbt has exited (:mod:`data_platform.transformation.row_counts`).
+
+In the UI, an asset's description is its dbt documentation (the model's YAML
+``description``), and its code reference opens the model's ``.sql`` file.
 
 Both take the ``warehouse`` pool. ``full_refresh: true`` in a run's config rebuilds the
 selected models from the whole history (``dbt build --full-refresh``): the action for when a
@@ -49,12 +53,21 @@ from dagster import (
     TableColumn,
     TableSchema,
 )
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliInvocation,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
 
 from data_platform.core.partitions import dbt_partition_vars
 from data_platform.loading.raw_asset import WAREHOUSE_POOL
 from data_platform.quality import freshness
 from data_platform.resources.dbt import dbt_project
+from data_platform.resources.warehouse import WarehouseResource
+from data_platform.transformation.row_counts import PartitionWindow, with_row_counts
 
 # Folder under models/ -> Dagster asset group.
 GROUP_BY_FOLDER = {"staging": "staging", "intermediate": "marts", "marts": "marts"}
@@ -64,18 +77,49 @@ MART_PREFIXES = ("dim_", "fct_")
 DAILY_TAG = "daily"
 DBT_ASSETS = "jaffle_shop_dbt"
 DAILY_DBT_ASSETS = "jaffle_shop_daily_dbt"
+# Asset metadata dagster-dbt fills with the DbtProject object (dagster_dbt.asset_utils'
+# DAGSTER_DBT_PROJECT_METADATA_KEY, not exported). Dagster cannot serialize it, so the UI
+# showed "[DbtProject] (unserializable)"; the UI hides the manifest and translator entries
+# beside it, not this one.
+DBT_PROJECT_METADATA_KEY = "dagster_dbt/project"
 
 
 class PlatformDbtTranslator(DagsterDbtTranslator):
     """Groups dbt models by their folder (see :data:`GROUP_BY_FOLDER`); gives the marts
-    (``dim_*``, ``fct_*``) their freshness policy; makes error-severity tests blocking checks."""
+    (``dim_*``, ``fct_*``) their freshness policy; makes error-severity tests blocking checks;
+    describes a model by its dbt documentation; points each asset at its ``.sql`` file (code
+    reference, an absolute local path); keeps the ``DbtProject`` object out of the metadata
+    the UI shows."""
+
+    def __init__(self, project: DbtProject | None = None):
+        super().__init__(DagsterDbtTranslatorSettings(enable_code_references=True))
+        self.project = project or dbt_project
 
     def get_asset_spec(self, manifest, unique_id, project) -> AssetSpec:
-        spec = super().get_asset_spec(manifest, unique_id, project)
+        # dagster-dbt reads the project back from the asset metadata at run time; without the
+        # entry it passes None, and code references need a project: use ours. Its other uses
+        # at run time: the folder dbt runs in (the dbt resource's project_dir, the same one)
+        # and a selector file for a subset of more than 200 dbt nodes (this project has 89).
+        spec = super().get_asset_spec(manifest, unique_id, project or self.project)
         node = manifest.get("nodes", {}).get(unique_id, {})
         if node.get("resource_type") == "model" and node["name"].startswith(MART_PREFIXES):
             spec = spec.replace_attributes(freshness_policy=freshness.MARTS)
+        if DBT_PROJECT_METADATA_KEY in spec.metadata:
+            metadata = {k: v for k, v in spec.metadata.items() if k != DBT_PROJECT_METADATA_KEY}
+            spec = spec.replace_attributes(metadata=metadata)
         return spec
+
+    def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        """The resource's dbt documentation (its YAML ``description``), without dagster-dbt's
+        copy of the raw SQL (the code reference links the file); for an undocumented one, a
+        sentence saying so and where its code is."""
+        description = (dbt_resource_props.get("description") or "").strip()
+        if description:
+            return description
+        return (
+            f"dbt {dbt_resource_props['resource_type']} {dbt_resource_props['name']}, not "
+            f"documented yet (code: {dbt_resource_props.get('original_file_path', '?')})"
+        )
 
     def get_asset_check_spec(
         self, asset_spec, manifest, unique_id, project
@@ -194,6 +238,30 @@ def with_column_schemas(events: Iterable[Any], manifest: Mapping[str, Any]) -> I
         yield event
 
 
+def run_dbt(
+    context: AssetExecutionContext,
+    invocation: DbtCliInvocation,
+    manifest: Mapping[str, Any],
+    warehouse: WarehouseResource,
+    window: PartitionWindow | None = None,
+) -> Iterator[Any]:
+    """The events of a dbt invocation, yielded once dbt has exited, with column schemas
+    (:func:`with_column_schemas`) and row counts (``row_counts.with_row_counts``; counted
+    within ``window`` for the daily facts).
+
+    The events are held until dbt exits because DuckDB lets one process open the file: the
+    counts are read then, in one query. If dbt fails, what it produced (the models it built,
+    the tests it ran) is still yielded, counted, before its error is raised again.
+    """
+    events: list[Any] = []
+    try:
+        events.extend(with_column_schemas(invocation.stream(), manifest))
+    except Exception:  # dbt's failure (DagsterDbtCliRuntimeError), raised after its events
+        yield from with_row_counts(events, manifest, warehouse, window, context.log)
+        raise
+    yield from with_row_counts(events, manifest, warehouse, window, context.log)
+
+
 def build_dbt_assets(partitions_def: PartitionsDefinition):
     """The two dbt multi-assets, read from the prepared manifest (``data-platform prepare``);
     the daily models take ``partitions_def`` (the raw orders' daily partitions)."""
@@ -201,17 +269,20 @@ def build_dbt_assets(partitions_def: PartitionsDefinition):
     common = {
         "manifest": manifest,
         "project": dbt_project,
-        "dagster_dbt_translator": PlatformDbtTranslator(),
+        "dagster_dbt_translator": PlatformDbtTranslator(dbt_project),
         "pool": WAREHOUSE_POOL,
     }
 
     @dbt_assets(name=DBT_ASSETS, exclude=f"tag:{DAILY_TAG}", **common)
     def jaffle_shop_dbt(
-        context: AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig
+        context: AssetExecutionContext,
+        dbt: DbtCliResource,
+        config: DbtBuildConfig,
+        warehouse: WarehouseResource,
     ):
         """Builds (runs and tests) the selected unpartitioned models."""
         args = build_args(config, indirect_selection=subset_indirect_selection(context))
-        yield from with_column_schemas(dbt.cli(args, context=context).stream(), manifest)
+        yield from run_dbt(context, dbt.cli(args, context=context), manifest, warehouse)
 
     @dbt_assets(
         name=DAILY_DBT_ASSETS,
@@ -221,11 +292,16 @@ def build_dbt_assets(partitions_def: PartitionsDefinition):
         **common,
     )
     def jaffle_shop_daily_dbt(
-        context: AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig
+        context: AssetExecutionContext,
+        dbt: DbtCliResource,
+        config: DbtBuildConfig,
+        warehouse: WarehouseResource,
     ):
         """Builds (runs and tests) the daily models for the run's partition window."""
         start, end = context.partition_time_window
-        args = build_args(config, dbt_partition_vars(start, end))
-        yield from with_column_schemas(dbt.cli(args, context=context).stream(), manifest)
+        dbt_vars = dbt_partition_vars(start, end)
+        invocation = dbt.cli(build_args(config, dbt_vars), context=context)
+        window = PartitionWindow.from_dbt_vars(dbt_vars)
+        yield from run_dbt(context, invocation, manifest, warehouse, window)
 
     return [jaffle_shop_dbt, jaffle_shop_daily_dbt]

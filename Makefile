@@ -57,6 +57,7 @@ bootstrap: install
 
 lint: install
 	$(BIN)/ruff check data_platform tests bench
+	$(BIN)/lint-imports
 
 ## bench: the full headless run on N years (BENCH_YEARS, default 1)
 bench: install prepare

@@ -41,7 +41,8 @@ def build_definitions(settings: Settings) -> Definitions:
         warnings.filterwarnings("ignore", category=BetaWarning)
         raw_assets = [a for source in SOURCES for a in source.build_assets(settings)]
         dbt_assets = build_dbt_assets(daily_partitions(settings.partition_start.isoformat()))
-        assets = with_source_code_references([*raw_assets, *dbt_assets])
+        # dbt assets reference their .sql file (the translator's); raw assets their function.
+        assets = [*with_source_code_references(raw_assets), *dbt_assets]
         if settings.git_url:
             assets = link_code_references_to_git(
                 assets,

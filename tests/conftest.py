@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import functools
+import json
 import os
 import shutil
 import subprocess
@@ -149,6 +150,20 @@ def code_location():
 @pytest.fixture(scope="session")
 def defs():
     return code_location()
+
+
+@pytest.fixture(scope="session")
+def graph(defs):
+    """The code location's asset graph."""
+    return defs.resolve_asset_graph()
+
+
+@pytest.fixture(scope="session")
+def manifest() -> dict:
+    """The prepared dbt manifest the dbt assets are built from."""
+    from data_platform.resources.dbt import dbt_project
+
+    return json.loads(dbt_project.manifest_path.read_text())
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ unserializable DbtProject entry; and how a range run records the dbt checks."""
 
 import csv
 import datetime as dt
-import json
 import logging
 import os
 import re
@@ -35,7 +34,6 @@ from data_platform.transformation.dbt_assets import (
     PlatformDbtTranslator,
     run_dbt,
 )
-from data_platform.transformation.dbt_assets import dbt_project as project
 from data_platform.transformation.row_counts import (
     PARTITION_WINDOW,
     ROW_COUNT,
@@ -67,16 +65,6 @@ SERIALIZABLE = (
 )
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 LOG = logging.getLogger(__name__)
-
-
-@pytest.fixture(scope="module")
-def manifest() -> dict:
-    return json.loads(project.manifest_path.read_text())
-
-
-@pytest.fixture(scope="module")
-def graph():
-    return defs.resolve_asset_graph()
 
 
 def models(manifest: dict) -> dict[AssetKey, dict]:

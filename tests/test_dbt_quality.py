@@ -2,8 +2,6 @@
 declare, singular tests attached to one model, schema-change checks in every job; and, end to
 end, a daily run that checks each model in the step that builds it."""
 
-import json
-
 import duckdb
 import pytest
 from dagster import (
@@ -22,7 +20,6 @@ from data_platform.transformation.dbt_assets import (
     contract_schema,
     dbt_test_severity,
 )
-from data_platform.transformation.dbt_assets import dbt_project as project
 from tests.conftest import SETTINGS, code_location
 from tests.mart_compare import MART_KEYS
 
@@ -36,16 +33,6 @@ JOBS = [
     "tweets_files_job",
     "full_refresh_job",
 ]
-
-
-@pytest.fixture(scope="module")
-def manifest() -> dict:
-    return json.loads(project.manifest_path.read_text())
-
-
-@pytest.fixture(scope="module")
-def graph():
-    return defs.resolve_asset_graph()
 
 
 def dbt_tests(manifest: dict) -> list[dict]:

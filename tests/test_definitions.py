@@ -3,7 +3,6 @@
 import json
 from pathlib import Path
 
-import pytest
 from dagster import AssetKey, BackfillPolicy
 
 from data_platform.quality import freshness
@@ -27,11 +26,6 @@ MARTS = [
 ]
 PARTITIONED = {d.name for d in DATASETS if d.partitioned}
 REFERENCE = {d.name for d in DATASETS if d.cadence == "on_delivery"}
-
-
-@pytest.fixture(scope="module")
-def graph():
-    return defs.resolve_asset_graph()
 
 
 def test_every_asset_exists_with_its_group(graph):

@@ -122,11 +122,7 @@ def _prepare(settings: Settings) -> int:
         print("prepare: dbt parse failed", file=sys.stderr)
         return 1
     print(f"prepare: dbt manifest at {dbt_project.manifest_path}")
-    try:
-        print(f"prepare: Dagster instance at {prepare_dagster_home(settings)}")
-    except FileNotFoundError as error:
-        print(f"prepare: {error}", file=sys.stderr)
-        return 2
+    print(f"prepare: Dagster instance at {prepare_dagster_home(settings)}")
     _initialize_pools()
     return 0
 
@@ -135,14 +131,10 @@ def prepare_dagster_home(settings: Settings) -> Path:
     """Make ``$DAGSTER_HOME/dagster.yaml`` the selected instance configuration; return the home.
 
     Dagster reads its instance configuration from ``$DAGSTER_HOME/dagster.yaml``; the files
-    under version control are chosen by ``DATA_PLATFORM_DAGSTER_CONFIG``. Raises
-    ``FileNotFoundError`` if the selected file does not exist.
+    under version control are chosen by ``DATA_PLATFORM_DAGSTER_CONFIG`` (checked to exist
+    when the settings are read).
     """
     source = settings.dagster_config
-    if not source.is_file():
-        raise FileNotFoundError(
-            f"DATA_PLATFORM_DAGSTER_CONFIG: no instance configuration at {source}"
-        )
     dagster_home = settings.dagster_home
     dagster_home.mkdir(parents=True, exist_ok=True)
     target = dagster_home / "dagster.yaml"

@@ -1,6 +1,8 @@
 """Pure helpers: settings defaults, lake layout, partition windows."""
 
 import datetime as dt
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from data_platform.core.warehouse_url import parse_warehouse_url
 from data_platform.sources.landing import datasets as landing
 from data_platform.sources.landing.layout import landing_file
 from data_platform.transformation.dbt_assets import DbtBuildConfig, build_args
+from tests.conftest import BIN
 
 
 def test_defaults_derive_from_one_state_folder():
@@ -173,3 +176,26 @@ def test_partition_range_syntax(text, expected):
 def test_malformed_partition_ranges_are_refused(text, message):
     with pytest.raises(ValueError, match=message):
         parse_partition_range(text)
+
+
+def test_an_instance_configuration_left_at_its_old_place_is_named(tmp_path):
+    with pytest.raises(settings.SettingsError, match="deploy/dagster.production.yaml"):
+        settings.Settings.from_environ(
+            {settings.HOME: str(tmp_path), settings.DAGSTER_CONFIG: "dagster.production.yaml"}
+        )
+
+
+def test_a_setting_the_platform_cannot_use_stops_the_command_with_a_message(tmp_path):
+    env = {
+        **os.environ,
+        "DATA_PLATFORM_HOME": str(tmp_path),
+        "DATA_PLATFORM_WAREHOUSE_URL": "snowflake://dbt:S3cr3t@account/db",
+    }
+    result = subprocess.run(
+        [str(BIN / "data-platform"), "run"], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2
+    assert "DATA_PLATFORM_WAREHOUSE_URL" in result.stderr and "unsupported engine" in result.stderr
+    assert "S3cr3t" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "warehouse.duckdb").exists()

@@ -121,6 +121,11 @@ class Settings:
         except ValueError as error:
             raise SettingsError(f"{WAREHOUSE_URL}: {error}") from None
         config = Path(values[DAGSTER_CONFIG])
+        config = config if config.is_absolute() else PROJECT_ROOT / config
+        if not config.is_file():
+            moved = PROJECT_ROOT / "deploy" / config.name
+            hint = f" (moved: {DAGSTER_CONFIG}=deploy/{config.name})" if moved.is_file() else ""
+            raise SettingsError(f"{DAGSTER_CONFIG}: no instance configuration at {config}{hint}")
         return cls(
             home=home,
             lake_url=values[LAKE_URL],
@@ -128,7 +133,7 @@ class Settings:
             shop_db_url=values[SHOP_DB_URL],
             partition_start=_date(PARTITION_START, values[PARTITION_START]),
             dagster_home=Path(values[DAGSTER_HOME]).expanduser().resolve(),
-            dagster_config=config if config.is_absolute() else PROJECT_ROOT / config,
+            dagster_config=config,
             run_retention_days=_integer(RUN_RETENTION_DAYS, values[RUN_RETENTION_DAYS], 1, None),
             quarantine_max_percent=_integer(
                 QUARANTINE_MAX_PERCENT, values[QUARANTINE_MAX_PERCENT], 0, 100

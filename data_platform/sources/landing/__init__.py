@@ -16,7 +16,7 @@ import datetime as dt
 from data_platform.core.lake_layout import LANDING
 from data_platform.core.sources import Resources, Source
 from data_platform.sources.landing import assets, seed
-from data_platform.sources.landing.datasets import DATASETS
+from data_platform.sources.landing.datasets import DAILY, DATASETS
 from data_platform.sources.landing.jobs import JOBS
 from data_platform.sources.landing.layout import landing_file
 from data_platform.sources.landing.sensor import landing_sensor
@@ -24,9 +24,11 @@ from data_platform.sources.landing.sensor import landing_sensor
 
 def data_window(resources: Resources) -> tuple[dt.date, dt.date] | None:
     """First and last day of the daily landing files (tweets), or ``None`` without any."""
+    # Only the daily datasets' folders: on S3 a listing is paid per 1,000 keys.
     days = [
         found[1]
-        for f in resources["lake"].list_files(LANDING)
+        for dataset in DAILY
+        for f in resources["lake"].list_files(f"{LANDING}/{dataset.name}")
         if (found := landing_file(f.path)) and found[1]
     ]
     if not days:

@@ -88,10 +88,11 @@ def plan_runs(
     """
     listed = {f.path for f in listing}
     cursor = {path: version for path, version in seen.items() if path in listed}
-    fresh = [f for f in listing if landing_file(f.path) and seen.get(f.path) != f.version][:limit]
+    found = {f.path: landing_file(f.path) for f in listing}
+    fresh = [f for f in listing if found[f.path] and seen.get(f.path) != f.version][:limit]
 
-    reference = [f for f in fresh if landing_file(f.path)[1] is None]
-    daily = sorted((landing_file(f.path)[1], f) for f in fresh if landing_file(f.path)[1])
+    reference = [f for f in fresh if found[f.path][1] is None]
+    daily = sorted((found[f.path][1], f) for f in fresh if found[f.path][1])
     runs = []
     if reference:
         first, last = facts_range() or (None, None)

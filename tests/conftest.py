@@ -19,6 +19,14 @@ from pathlib import Path
 
 import pytest
 
+# Every state folder of the session (this one, pytest's tmp_path, the children's temporary
+# files) lives in memory when the machine has a tmpfs: Dagster's SQLite instance commits (and
+# syncs) each event on its own, and on this machine's disk that bookkeeping was two thirds of
+# a run's time (a 45-day run: 104 s on disk, 37 s on tmpfs). Same files, same engines.
+MEMORY = Path("/dev/shm")
+if MEMORY.is_dir() and os.access(MEMORY, os.W_OK):
+    tempfile.tempdir = str(MEMORY)
+    os.environ["TMPDIR"] = str(MEMORY)
 STATE = Path(tempfile.mkdtemp(prefix="data-platform-test-"))
 os.environ["DATA_PLATFORM_HOME"] = str(STATE / "home")
 for name in (

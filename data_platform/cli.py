@@ -95,12 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     # Anything else is unexpected: one line saying what failed, the traceback under --debug.
     except Exception as error:  # noqa: BLE001
-        _report(
-            args.command,
-            f"failed: {type(error).__name__}: {one_line(error)} "
-            "(run with --debug for the traceback)",
-            debug,
-        )
+        hint = "" if debug else " (run with --debug for the traceback)"
+        _report(args.command, f"failed: {type(error).__name__}: {one_line(error)}{hint}", debug)
         return 1
     finally:
         for stream in (sys.stdout, sys.stderr):

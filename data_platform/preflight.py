@@ -36,7 +36,9 @@ from botocore.config import Config
 from data_platform.core import urls
 from data_platform.core.errors import PlatformError, is_transient, one_line, redact
 from data_platform.core.settings import (
+    AWS_ACCESS_KEY_ID,
     AWS_ENDPOINT_URL,
+    AWS_SECRET_ACCESS_KEY,
     DBT_PROJECT_DIR,
     LAKE_URL,
     SHOP_DB_URL,
@@ -117,8 +119,7 @@ def checks(settings: Settings, environ: Mapping[str, str]) -> list[Check]:
     if lake.bucket is not None:
         endpoint = environ.get(AWS_ENDPOINT_URL) or None
         where = f"{settings.lake_url} at {endpoint or 'the AWS default endpoint'}"
-        region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or None
-        found.append(Check(LAKE_URL, _address(where), _bucket(lake, endpoint, region)))
+        found.append(Check(LAKE_URL, _address(where), _bucket(lake, environ)))
     return found
 
 
@@ -213,13 +214,15 @@ def _database(url: sa.engine.URL) -> Callable[[], None]:
     return probe
 
 
-def _bucket(
-    lake: urls.LakeLocation, endpoint: str | None, region: str | None
-) -> Callable[[], None]:
+def _bucket(lake: urls.LakeLocation, environ: Mapping[str, str]) -> Callable[[], None]:
+    # The keys and region of ``environ`` (unset ones: botocore's usual chain, as s3fs's).
     client = botocore.session.get_session().create_client(
         "s3",
-        endpoint_url=endpoint,
-        region_name=region,
+        endpoint_url=environ.get(AWS_ENDPOINT_URL) or None,
+        region_name=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or None,
+        aws_access_key_id=environ.get(AWS_ACCESS_KEY_ID) or None,
+        aws_secret_access_key=environ.get(AWS_SECRET_ACCESS_KEY) or None,
+        aws_session_token=environ.get("AWS_SESSION_TOKEN") or None,
         # One attempt per try: the retries are ours, bounded above.
         config=Config(
             connect_timeout=CONNECT_TIMEOUT,

@@ -176,6 +176,18 @@ def test_an_empty_shop_database_says_to_seed(tmp_path):
     )
 
 
+def test_an_unexpected_failure_is_one_line_and_debug_keeps_the_traceback(tmp_path):
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "shop.db").write_text("not a database")
+    result, took = data_platform(tmp_path, "--debug", "run")
+    assert result.returncode == 1
+    assert result.stderr.startswith("Traceback (most recent call last):")
+    assert result.stderr.splitlines()[-1] == (
+        "run: failed: DatabaseError: (sqlite3.DatabaseError) file is not a database"
+    )
+    assert took < 30.0
+
+
 def test_run_before_prepare_says_to_prepare(tmp_path, monkeypatch, capsys):
     # In-process: the manifest of the working tree is the session's, which other tests need,
     # so the command looks for it elsewhere instead of having it removed.

@@ -6,10 +6,19 @@
   print a summary, and exit 1 if any step or blocking check failed. ``--partition DAY`` or
   ``--partition-range FIRST...LAST``: those daily partitions and everything downstream.
   ``--full-refresh``: rebuild every dbt model from the whole history.
+- ``data-platform --debug COMMAND`` (or ``DATA_PLATFORM_DEBUG=1``): print the traceback of a
+  failure too (passwords masked as everywhere else).
 
-Settings come from the environment (see :mod:`data_platform.core.settings`), read once at
-start; a setting the platform cannot use stops the command with exit code 2 and a message
-naming the variable.
+Settings come from the environment (see :mod:`data_platform.core.settings`), read and checked
+once at start, before Dagster is loaded. ``seed`` and ``run`` then check the state folder and
+reach every server the settings name (:mod:`data_platform.preflight`) before any work.
+Everything the command prints goes through :func:`~data_platform.core.errors.redact`.
+
+Exit codes: 0 done; 1 the work failed or could not be done now (a step or blocking check
+failed, a server did not answer: the same command may succeed later); 2 something must be
+corrected first (a setting, the command line, credentials a server refused, a missing
+database or bucket, a state folder not yet prepared or seeded); 3 seeded data starts before
+the first daily partition.
 """
 
 from __future__ import annotations
@@ -19,21 +28,25 @@ import os
 import shutil
 import sys
 import time
+import traceback
+from collections.abc import Iterable
 from pathlib import Path
 
-from dagster import DagsterInstance
+from data_platform import preflight
+from data_platform.core.errors import PlatformError, one_line, redact, secrets_of
+from data_platform.core.settings import DAGSTER_HOME, PARTITION_START, Settings
 
-from data_platform.core.partitions import parse_partition_range
-from data_platform.core.settings import DAGSTER_HOME, PARTITION_START, Settings, SettingsError
-from data_platform.headless import run_all
-from data_platform.loading.raw_asset import WAREHOUSE_POOL
-from data_platform.resources import open_resources
-from data_platform.resources.dbt import dbt_project, prepare_manifest
-from data_platform.seed import SeedError, generate_jafgen, has_data, seed_from_csv
+DEBUG = "DATA_PLATFORM_DEBUG"
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line's arguments (no side effect)."""
     parser = argparse.ArgumentParser(prog="data-platform", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"print the traceback of a failure (also {DEBUG}=1)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     seed = commands.add_parser("seed", help="put the jafgen demo sources in place")
@@ -63,33 +76,135 @@ def main(argv: list[str] | None = None) -> int:
         help="rebuild every dbt model from the whole history (after a change of model logic)",
     )
     run.add_argument("--job", default=None, help=argparse.SUPPRESS)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    debug = args.debug or os.environ.get(DEBUG, "") not in ("", "0")
+    streams = sys.stdout, sys.stderr
+    secrets = secrets_of(os.environ)
+    sys.stdout, sys.stderr = (Redacting(stream, secrets) for stream in streams)
     try:
-        settings = Settings.from_environ()
-    except SettingsError as error:
-        print(f"{args.command}: {error}", file=sys.stderr)
-        return 2
+        return _command(args)
+    except PlatformError as error:
+        _report(args.command, str(error), debug)
+        return error.exit_code
+    except KeyboardInterrupt:
+        _report(args.command, "interrupted", debug)
+        return 130
+    # Anything else is unexpected: one line saying what failed, the traceback under --debug.
+    except Exception as error:  # noqa: BLE001
+        hint = "" if debug else " (run with --debug for the traceback)"
+        _report(args.command, f"failed: {type(error).__name__}: {one_line(error)}{hint}", debug)
+        return 1
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        sys.stdout, sys.stderr = streams
+
+
+def _report(command: str, message: str, debug: bool) -> None:
+    if debug:
+        traceback.print_exc()
+    print(f"{command}: {message}", file=sys.stderr)
+
+
+class Redacting:
+    """A text stream that writes through :func:`redact` a line at a time (so a secret split
+    across two writes is still masked); anything else is the wrapped stream's."""
+
+    def __init__(self, stream, secrets: Iterable[str]):
+        self._stream = stream
+        self._secrets = frozenset(secrets)
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        if "\n" in self._pending:
+            lines, _, self._pending = self._pending.rpartition("\n")
+            self._stream.write(redact(lines + "\n", self._secrets))
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._stream.write(redact(self._pending, self._secrets))
+            self._pending = ""
+        self._stream.flush()
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def _command(args) -> int:
+    settings = Settings.from_environ()
     # This process's Dagster instance (DagsterInstance.get() reads DAGSTER_HOME); set at the
     # command's entry, never by an import.
     os.environ.setdefault(DAGSTER_HOME, str(settings.dagster_home))
     settings.home.mkdir(parents=True, exist_ok=True)
-    if args.command == "seed":
-        return _seed(args, settings)
     if args.command == "prepare":
         return _prepare(settings)
-    return _run(args, settings)
+    partitions = _partitions(args) if args.command == "run" else None
+    if args.command == "seed":
+        _check_seed_input(args)
+    if args.command == "run":
+        preflight.require_manifest()
+    # The servers first: a state folder is only known unseeded once its database is reached.
+    preflight.check_servers(settings, os.environ)
+    if args.command == "run":
+        preflight.require_seeded_file(settings)
+    if args.command == "seed":
+        return _seed(args, settings)
+    return _run(args, settings, partitions)
+
+
+def _check_seed_input(args) -> None:
+    if args.years is not None and args.years < 1:
+        raise PlatformError(
+            f"--years {args.years}: expected at least 1, e.g. --years 1", exit_code=2
+        )
+    if args.from_csv is not None and not args.from_csv.is_dir():
+        raise PlatformError(
+            f"--from-csv {args.from_csv}: no such folder; expected a folder of jafgen CSVs "
+            "(raw_customers.csv, raw_orders.csv...), e.g. --from-csv jaffle-data",
+            exit_code=2,
+        )
+
+
+def _partitions(args):
+    """The days ``--partition``/``--partition-range`` give (an empty value is an error, not
+    "every day"), or None."""
+    text = args.partition if args.partition is not None else args.partition_range
+    if text is None:
+        return None
+    option = "--partition" if args.partition is not None else "--partition-range"
+    expected = (
+        "expected a day YYYY-MM-DD or FIRST...LAST, "
+        "e.g. --partition 2018-09-01 or --partition-range 2018-09-01...2018-09-30"
+    )
+    if not text.strip():
+        raise PlatformError(f"{option} is empty: {expected}", exit_code=2)
+    # Imports Dagster (core.partitions builds DailyPartitionsDefinition): only when a
+    # partition is given, after the settings are checked.
+    from data_platform.core.partitions import parse_partition_range
+
+    try:
+        return parse_partition_range(text)
+    except ValueError as error:
+        raise PlatformError(f"{option}: {error}; {expected}", exit_code=2) from None
 
 
 def _seed(args, settings: Settings) -> int:
+    # Dagster and the sources (seconds of imports): loaded once the settings, the state folder
+    # and the servers are known to be usable.
+    from data_platform.resources import open_resources
+    from data_platform.seed import SeedError, generate_jafgen, has_data, seed_from_csv
+
     with open_resources(settings, "lake", "shop_db") as sources:
         if args.if_empty and has_data(sources):
             print("seed: the sources already hold orders; nothing to do")
             return 0
         if args.years is not None:
-            if args.years < 1:
-                print("seed: --years must be at least 1", file=sys.stderr)
-                return 2
             target = settings.home / "generated" / f"jafgen-{args.years}y"
             print(f"seed: generating {args.years} year(s) of Jaffle Shop data in {target}")
             csv_dir = generate_jafgen(args.years, target)
@@ -99,8 +214,7 @@ def _seed(args, settings: Settings) -> int:
         try:
             summary = seed_from_csv(csv_dir, sources)
         except SeedError as error:
-            print(f"seed: {error}", file=sys.stderr)
-            return 2
+            raise PlatformError(str(error), exit_code=2) from error
     start = settings.partition_start
     print(
         f"seed: {summary.rows} upserted into the shop database; "
@@ -118,6 +232,9 @@ def _seed(args, settings: Settings) -> int:
 
 
 def _prepare(settings: Settings) -> int:
+    # dagster-dbt and Dagster (seconds of imports): loaded once the settings are checked.
+    from data_platform.resources.dbt import dbt_project, prepare_manifest
+
     if not prepare_manifest(settings):
         print("prepare: dbt parse failed", file=sys.stderr)
         return 1
@@ -150,6 +267,11 @@ def _initialize_pools() -> None:
     that same pass treats the pool as unlimited: on a fresh instance the first batch of queued
     runs would start together and meet DuckDB's single-writer lock.
     """
+    # Dagster and the raw assets (seconds of imports): only for prepare.
+    from dagster import DagsterInstance
+
+    from data_platform.loading.raw_asset import WAREHOUSE_POOL
+
     with DagsterInstance.get() as instance:
         if instance.global_op_concurrency_default_limit is not None:
             instance.event_log_storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
@@ -157,14 +279,11 @@ def _initialize_pools() -> None:
             print(f"prepare: pool {WAREHOUSE_POOL!r} limited to {limit} slot(s)")
 
 
-def _run(args, settings: Settings) -> int:
-    partitions = None
-    if args.partition or args.partition_range:
-        try:
-            partitions = parse_partition_range(args.partition or args.partition_range)
-        except ValueError as error:
-            print(f"run: {error}", file=sys.stderr)
-            return 2
+def _run(args, settings: Settings, partitions) -> int:
+    # The code location (Dagster, dagster-dbt, the sources: seconds of imports): loaded once
+    # the settings, the state folder and the servers are known to be usable.
+    from data_platform.headless import data_window, run_all
+
     if args.job:
         job = args.job
     elif args.full_refresh:
@@ -173,12 +292,16 @@ def _run(args, settings: Settings) -> int:
         # Every asset: the given days of the partitioned ones, the small unpartitioned ingests
         # (customers, reference files) in full, so the run also works on a fresh warehouse.
         job = "all_assets_job"
+    if partitions is None:
+        # Without data there is no window: the run would fail deep inside on missing tables.
+        partitions = data_window(settings)
+        if partitions is None:
+            raise preflight.NotReady(f"the sources hold no orders or tweets: {preflight.SEED_HINT}")
     prepare_dagster_home(settings)
     try:
         return 0 if run_all(settings, job, partitions=partitions) else 1
     except ValueError as error:
-        print(f"run: {error}", file=sys.stderr)
-        return 2
+        raise PlatformError(str(error), exit_code=2) from error
 
 
 if __name__ == "__main__":

@@ -57,14 +57,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def s3_server() -> Iterator[dict[str, str]]:
-    """Start moto's S3-API server on a loopback port; yield the AWS environment to reach it."""
+def s3_server(auth: bool = False) -> Iterator[dict[str, str]]:
+    """Start moto's S3-API server on a loopback port; yield the AWS environment to reach it.
+
+    ``auth``: check credentials from the first request (moto's INITIAL_NO_AUTH_ACTION_COUNT=0),
+    so a key unknown to its IAM is refused with InvalidAccessKeyId."""
     port = free_port()
     binary = Path(sys.executable).parent / "moto_server"
     process = subprocess.Popen(
         [str(binary), "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"} if auth else None,
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:

@@ -1,4 +1,4 @@
-"""Pure helpers: settings defaults, lake layout, partition windows."""
+"""Pure helpers: settings defaults and their strict parsing, lake layout, partition windows."""
 
 import datetime as dt
 import os
@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from data_platform.core import lake_layout, settings
+from data_platform.core import lake_layout, settings, urls
+from data_platform.core.errors import redact
 from data_platform.core.partitions import (
     chunk_days,
     days_in_window,
@@ -199,3 +200,113 @@ def test_a_setting_the_platform_cannot_use_stops_the_command_with_a_message(tmp_
     assert "S3cr3t" not in result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "warehouse.duckdb").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql//user:S3cr3t@127.0.0.1/wh", "looks like a URL, not a path"),  # ':' missing
+        ("user@host/warehouse.duckdb", "looks like a URL"),
+        ("postgresql://u:S3cr3t@h:99999/db", "port 99999 is not from 1 to 65535"),
+        ("postgresql://u:S3cr3t@h:port/db", "the port is not a number"),
+        ("postgresql://u:S3cr3t@/db", "names no host"),
+        ("duckdb:///", "expected duckdb:///<path to the file>"),
+    ],
+)
+def test_warehouse_urls_are_parsed_strictly_and_never_show_the_password(url, message):
+    with pytest.raises(ValueError, match=message) as raised:
+        parse_warehouse_url(url)
+    assert "S3cr3t" not in str(raised.value)
+
+
+def test_postgres_scheme_alias_and_bare_paths_select_their_engine():
+    assert parse_warehouse_url("postgres://dbt@wh:6432/analytics").server.port == 6432
+    assert parse_warehouse_url("/srv/state/warehouse.duckdb").path == "/srv/state/warehouse.duckdb"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://shop:S3cr3t@h/shop", "unsupported engine 'mysql'"),
+        ("postgresql://shop:S3cr3t@h:5432", "names no database"),
+        ("postgresql://shop:S3cr3t@:5432/shop", "names no host"),
+        ("sqlite://", "names no database file"),
+        ("shop.db", "is not a URL"),
+    ],
+)
+def test_shop_database_urls_are_parsed_strictly(url, message):
+    with pytest.raises(ValueError, match=message) as raised:
+        urls.database_url(url, settings.SHOP_DB_DRIVERS, settings.SHOP_DB_EXAMPLE)
+    assert "S3cr3t" not in str(raised.value)
+    assert "e.g. postgresql://shop@127.0.0.1:5432/shop" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("/srv/lake", urls.LakeLocation(folder="/srv/lake")),
+        ("file:///srv/lake", urls.LakeLocation(folder="/srv/lake")),
+        ("s3://jaffle-lake/prod/", urls.LakeLocation(bucket="jaffle-lake", prefix="prod")),
+        ("s3://jaffle.lake", urls.LakeLocation(bucket="jaffle.lake")),
+    ],
+)
+def test_lake_urls(url, expected):
+    assert urls.lake_location(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("gs://bucket/lake", "unsupported scheme 'gs'"),
+        ("s3://Jaffle_Lake/x", "not a valid S3 bucket name"),
+        ("s3://ab", "not a valid S3 bucket name"),
+        ("s3://192.168.1.1/x", "not a valid S3 bucket name"),
+        ("s3//bucket/lake", "looks like a URL"),
+        ("", "empty path"),
+    ],
+)
+def test_malformed_lake_urls_are_refused(url, message):
+    with pytest.raises(ValueError, match=message):
+        urls.lake_location(url)
+
+
+@pytest.mark.parametrize(
+    "url", ["localhost:9000", "ftp://h:21", "http://h:9000/path", "http://h:0", "http://h:99999"]
+)
+def test_s3_endpoints_are_http_host_and_port(url):
+    with pytest.raises(ValueError, match=r"expected http\(s\)://host\[:port\]"):
+        urls.http_endpoint(url)
+    assert urls.http_endpoint("https://s3.example.com:9000/") == "https://s3.example.com:9000/"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({settings.RUN_RETENTION_DAYS: "0"}, "DATA_PLATFORM_RUN_RETENTION_DAYS='0': expected"),
+        ({settings.PARTITION_START: "2999-01-01"}, "is in the future"),
+        ({settings.GIT_URL: "git@github.com:o/r"}, "DATA_PLATFORM_GIT_URL: .* http"),
+        (
+            {settings.LAKE_URL: "s3://jaffle-lake", "AWS_ACCESS_KEY_ID": "AKIA"},
+            "AWS_SECRET_ACCESS_KEY: not set while AWS_ACCESS_KEY_ID is",
+        ),
+    ],
+)
+def test_settings_name_the_variable(tmp_path, environ, message):
+    with pytest.raises(settings.SettingsError, match=message) as raised:
+        settings.Settings.from_environ({settings.HOME: str(tmp_path), **environ})
+    assert raised.value.exit_code == 2
+
+
+def test_a_state_folder_under_a_file_is_refused(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(settings.SettingsError, match=r"DATA_PLATFORM_HOME: .*is a file"):
+        settings.Settings.from_environ({settings.HOME: str(tmp_path / "file" / "home")})
+
+
+def test_redact_masks_passwords_in_urls_even_mistyped_ones():
+    assert redact("at postgresql://u:p@ss@h/db now") == "at postgresql://u:***@h/db now"
+    assert redact("'postgresql//u:S3cr3t@h/wh'") == "'postgresql//u:***@h/wh'"
+    assert redact("postgresql://dbt@h:5432/wh s3://bucket/x") == (
+        "postgresql://dbt@h:5432/wh s3://bucket/x"
+    )
+    assert redact("key=hunter22", {"hunter22"}) == "key=***"

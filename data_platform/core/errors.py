@@ -24,8 +24,12 @@ MASK = "***"
 # Environment variables whose whole value is a secret (beside the passwords inside URLs).
 SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "PGPASSWORD")
 
-# scheme://user:password@host -> the password part (up to the last @ before the host).
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*:?//[^/:@\s]*:)(?P<secret>[^@\s]+)@")
+# scheme://user:password@host -> the password part, up to the last @ of the URL (a password
+# may hold an unescaped @; masking too much is harmless, too little is a leak). "scheme//"
+# (a colon missing) counts too: that is how a mistyped URL reaches a message.
+_URL_PASSWORD = re.compile(
+    r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*:?//[^/:@\s'\"]*:)(?P<secret>[^\s'\"]+)@"
+)
 
 
 class PlatformError(Exception):
@@ -67,6 +71,15 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     for secret in sorted(set(secrets), key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
+
+
+def one_line(error: BaseException, limit: int = 300) -> str:
+    """A one-line account of ``error``: its first non-empty line (drivers add hints and the
+    statement on the following lines), at most ``limit`` characters; its class name if it
+    says nothing. Not redacted: pass the result through :func:`redact`."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = lines[0] if lines else type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 _TRANSIENT_NAMES = {

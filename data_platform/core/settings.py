@@ -25,8 +25,17 @@ Settings (name: default):
   of a raw partition's rows that may be quarantined while the rest loads.
 - ``DATA_PLATFORM_GIT_URL`` (unset) and ``DATA_PLATFORM_GIT_BRANCH`` (``main``): when the URL
   is set, the code references of every asset link to that repository in the Dagster UI.
+- With the lake on S3, the AWS settings it reads are checked too: ``AWS_ENDPOINT_URL``
+  (``http(s)://host[:port]``), ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY`` (both or
+  neither).
 
-Raises :class:`SettingsError` (a ``ValueError``) naming the variable and the expected form.
+Every value is checked here, before anything is loaded or connected: URLs strictly (scheme,
+host, port 1-65535, database or path; a bare path that looks like a mistyped URL is refused),
+numbers in their range, the folders the platform creates creatable and writable. A value the
+platform cannot use raises :class:`SettingsError` (a ``ValueError`` and a
+:class:`~data_platform.core.errors.PlatformError` with exit code 2) naming the variable, the
+expected form and an example, never a password. Imports only the standard library and
+SQLAlchemy's URL parser, so the command line validates in well under a second.
 """
 
 from __future__ import annotations
@@ -34,12 +43,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dagster import EnvVar
-
+from data_platform.core import urls
+from data_platform.core.errors import PlatformError
 from data_platform.core.warehouse_url import WarehouseLocation, parse_warehouse_url
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -66,8 +76,20 @@ DEFAULT_RUN_RETENTION_DAYS = 90
 DEFAULT_QUARANTINE_MAX_PERCENT = 10
 
 
-class SettingsError(ValueError):
-    """A setting has a value the platform cannot use; the message names the variable."""
+# The AWS settings the S3 lake reads (through s3fs and botocore), checked when the lake is on S3.
+AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
+AWS_ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"
+AWS_SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"
+
+SHOP_DB_DRIVERS = urls.SQLITE_DRIVERS | urls.POSTGRES_DRIVERS
+SHOP_DB_EXAMPLE = "postgresql://shop@127.0.0.1:5432/shop"
+
+
+class SettingsError(PlatformError, ValueError):
+    """A setting has a value the platform cannot use; the message names the variable, the
+    expected form and an example, never a secret. The command line exits with 2."""
+
+    exit_code = 2
 
 
 def defaults(home: Path) -> dict[str, str]:
@@ -116,23 +138,49 @@ class Settings:
         explicit = frozenset(name for name in values if environ.get(name))
         values.update({name: environ[name] for name in explicit})
         warehouse_url = values[WAREHOUSE_URL]
-        try:
-            parse_warehouse_url(warehouse_url)
-        except ValueError as error:
-            raise SettingsError(f"{WAREHOUSE_URL}: {error}") from None
+        with _naming(WAREHOUSE_URL):
+            location = parse_warehouse_url(warehouse_url)
+        with _naming(SHOP_DB_URL):
+            shop_db = urls.database_url(values[SHOP_DB_URL], SHOP_DB_DRIVERS, SHOP_DB_EXAMPLE)
+        with _naming(LAKE_URL):
+            lake = urls.lake_location(values[LAKE_URL])
+        if lake.bucket is not None:
+            _check_aws(environ)
+        with _naming(HOME):
+            _check_writable(home)
+        dagster_home = Path(values[DAGSTER_HOME]).expanduser().resolve()
+        with _naming(DAGSTER_HOME):
+            _check_writable(dagster_home)
+        # The files the platform creates: their folders must be creatable.
+        for name, local in (
+            (WAREHOUSE_URL, location.path),
+            (SHOP_DB_URL, shop_db.database if shop_db.drivername in urls.SQLITE_DRIVERS else None),
+        ):
+            if local and not local.startswith("md:"):  # md: a MotherDuck database
+                with _naming(name):
+                    _check_writable(Path(local).expanduser().resolve().parent)
+        if lake.folder is not None:
+            with _naming(LAKE_URL):
+                _check_writable(Path(lake.folder).expanduser().resolve())
         config = Path(values[DAGSTER_CONFIG])
         config = config if config.is_absolute() else PROJECT_ROOT / config
         if not config.is_file():
             moved = PROJECT_ROOT / "deploy" / config.name
             hint = f" (moved: {DAGSTER_CONFIG}=deploy/{config.name})" if moved.is_file() else ""
-            raise SettingsError(f"{DAGSTER_CONFIG}: no instance configuration at {config}{hint}")
+            raise SettingsError(
+                f"{DAGSTER_CONFIG}: no instance configuration at {config}{hint}; expected a "
+                f"file, absolute or relative to {PROJECT_ROOT}, e.g. deploy/dagster.yaml"
+            )
+        if values[GIT_URL]:
+            with _naming(GIT_URL):
+                urls.web_url(values[GIT_URL])
         return cls(
             home=home,
             lake_url=values[LAKE_URL],
             warehouse_url=warehouse_url,
             shop_db_url=values[SHOP_DB_URL],
             partition_start=_date(PARTITION_START, values[PARTITION_START]),
-            dagster_home=Path(values[DAGSTER_HOME]).expanduser().resolve(),
+            dagster_home=dagster_home,
             dagster_config=config,
             run_retention_days=_integer(RUN_RETENTION_DAYS, values[RUN_RETENTION_DAYS], 1, None),
             quarantine_max_percent=_integer(
@@ -147,11 +195,6 @@ class Settings:
     @property
     def warehouse(self) -> WarehouseLocation:
         return parse_warehouse_url(self.warehouse_url)
-
-    def resource_value(self, name: str, value: str) -> str | EnvVar:
-        """A resource's config value: ``EnvVar(name)`` when the variable is set, so the UI
-        shows where it comes from (and never a password in it); else the default itself."""
-        return EnvVar(name) if name in self.explicit else value
 
     def dbt_profile_env(self) -> dict[str, str]:
         """The variables ``dbt_project/profiles.yml`` reads (see :func:`dbt_profile_env`)."""
@@ -175,17 +218,62 @@ def dbt_profile_env(warehouse_url: str) -> dict[str, str]:
 
 def _integer(name: str, text: str, low: int, high: int | None) -> int:
     bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
+    example = min(max(low, 10), high) if high is not None else max(low, 90)
+    expected = f"expected a whole number {bounds}, e.g. {name}={example}"
     try:
         value = int(text.strip())
     except ValueError:
-        raise SettingsError(f"{name}={text!r}: expected a whole number {bounds}") from None
+        raise SettingsError(f"{name}={text!r}: {expected}") from None
     if value < low or (high is not None and value > high):
-        raise SettingsError(f"{name}={text!r}: expected a whole number {bounds}")
+        raise SettingsError(f"{name}={text!r}: {expected}")
     return value
 
 
 def _date(name: str, text: str) -> dt.date:
+    expected = f"expected a date YYYY-MM-DD, e.g. {name}={JAFGEN_EPOCH}"
     try:
-        return dt.date.fromisoformat(text.strip())
+        value = dt.date.fromisoformat(text.strip())
     except ValueError:
-        raise SettingsError(f"{name}={text!r}: expected a date YYYY-MM-DD") from None
+        raise SettingsError(f"{name}={text!r}: {expected}") from None
+    if value > dt.datetime.now(dt.UTC).date():
+        raise SettingsError(f"{name}={text!r} is in the future: {expected}")
+    return value
+
+
+@contextmanager
+def _naming(name: str) -> Iterator[None]:
+    """Turn a parser's ``ValueError`` into a :class:`SettingsError` naming the variable."""
+    try:
+        yield
+    except SettingsError:
+        raise
+    except ValueError as error:
+        # The parsers quote values through urls.shown (passwords as ***) already.
+        raise SettingsError(f"{name}: {error}") from None
+
+
+def _check_writable(path: Path) -> None:
+    """``path`` is, or can be created as, a folder this process writes in; raises
+    ``ValueError`` naming the first existing part that stops it."""
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{existing} is a file, not a folder: expected a folder path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "create" if existing != path else "write in"
+        raise ValueError(f"cannot {what} {path}: {existing} is not writable by this user")
+
+
+def _check_aws(environ: Mapping[str, str]) -> None:
+    """The AWS settings of an S3 lake: an endpoint of the right form, both halves of a key."""
+    if environ.get(AWS_ENDPOINT_URL):
+        with _naming(AWS_ENDPOINT_URL):
+            urls.http_endpoint(environ[AWS_ENDPOINT_URL])
+    given = [n for n in (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) if environ.get(n)]
+    if len(given) == 1:
+        missing = AWS_SECRET_ACCESS_KEY if given == [AWS_ACCESS_KEY_ID] else AWS_ACCESS_KEY_ID
+        raise SettingsError(
+            f"{missing}: not set while {given[0]} is: set both (an access key and its secret), "
+            "or neither to use the AWS credential chain (profile, instance role)"
+        )

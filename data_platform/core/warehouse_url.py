@@ -12,9 +12,13 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from data_platform.core.urls import POSTGRES_DRIVERS, database_url, local_path, shown
+
 DUCKDB = "duckdb"
 POSTGRES = "postgres"
-_POSTGRES_DRIVERS = {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"}
+_POSTGRES_DRIVERS = {"postgres", *POSTGRES_DRIVERS}
+_EXAMPLE = "postgresql://dbt@127.0.0.1:5432/warehouse"
+_FORMS = f"duckdb:///<path> or postgresql://user@host:port/database, e.g. {_EXAMPLE}"
 
 
 @dataclass(frozen=True)
@@ -57,31 +61,31 @@ def parse_warehouse_url(url: str) -> WarehouseLocation:
     """Parse ``DATA_PLATFORM_WAREHOUSE_URL``.
 
     ``duckdb:///<path>`` (``duckdb:////abs/file.duckdb`` for an absolute path) or a bare path
-    select DuckDB;
-    ``postgresql://``, ``postgres://``, ``postgresql+psycopg://`` and ``postgresql+psycopg2://``
-    select PostgreSQL. Raises ``ValueError`` for any other scheme or a URL without a database.
+    select DuckDB; ``postgresql://``, ``postgres://``, ``postgresql+psycopg://`` and
+    ``postgresql+psycopg2://`` select PostgreSQL (a host, a port from 1 to 65535 when given,
+    a database). Raises ``ValueError`` for any other scheme, a URL missing one of its parts,
+    or a bare path that looks like a mistyped URL (``postgresql//user:pw@host/db``); the
+    message never holds the password.
     """
     if "://" not in url:
-        return WarehouseLocation(DUCKDB, path=url)
+        return WarehouseLocation(DUCKDB, path=local_path(url, f"expected {_FORMS}"))
     scheme, rest = url.split("://", 1)
     if scheme == "duckdb":
         # As SQLAlchemy's file URLs: duckdb:///relative.duckdb, duckdb:////abs/path.duckdb.
         if not rest.startswith("/") or not rest[1:]:
-            raise ValueError(f"warehouse URL {url!r}: expected duckdb:///<path to the file>")
+            raise ValueError(
+                f"warehouse URL {shown(url)}: expected duckdb:///<path to the file>, "
+                "e.g. duckdb:////srv/state/warehouse.duckdb"
+            )
         return WarehouseLocation(DUCKDB, path=rest[1:])
+    if scheme == "postgres":  # libpq's alias, which SQLAlchemy 2 no longer accepts
+        url = "postgresql" + url.removeprefix("postgres")
     if scheme in _POSTGRES_DRIVERS:
-        parsed = sa.engine.make_url(url)
-        if not parsed.database:
-            raise ValueError(f"warehouse URL {_hide_password(url)!r} names no database")
+        try:
+            parsed = database_url(url, POSTGRES_DRIVERS, _EXAMPLE)
+        except ValueError as error:
+            raise ValueError(f"warehouse URL {error}") from None
         return WarehouseLocation(POSTGRES, server=parsed)
     raise ValueError(
-        f"warehouse URL {_hide_password(url)!r}: unsupported engine {scheme!r} "
-        "(use duckdb:///<path> or postgresql://user@host:port/database)"
+        f"warehouse URL {shown(url)}: unsupported engine {scheme!r}: expected {_FORMS}"
     )
-
-
-def _hide_password(url: str) -> str:
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return url

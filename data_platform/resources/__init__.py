@@ -38,7 +38,12 @@ def platform_resources(settings: Settings) -> dict:
     """Every resource by key, configured from ``settings``: a setting given in the environment
     is passed as ``EnvVar`` (the UI shows the variable, never a password in it), a default as
     its value. Outside Dagster runs, open them with ``dagster.build_resources``."""
-    value = settings.resource_value
+
+    def value(name: str, default: str) -> str | EnvVar:
+        # A variable set in the environment is passed as EnvVar, so the UI shows where the
+        # value comes from and never a password in it.
+        return EnvVar(name) if name in settings.explicit else default
+
     return {
         "lake": LakeResource(url=value(LAKE_URL, settings.lake_url)),
         "shop_db": ShopDatabaseResource(url=value(SHOP_DB_URL, settings.shop_db_url)),

@@ -8,6 +8,13 @@ database (upserted by primary key); products, stores and supplies as CSV files i
 ``landing/<dataset>/<dataset>.csv``; tweets as one JSON Lines file per day into
 ``landing/tweets/``.
 
+All or nothing: every file of every source is read and checked first (encoding, quoting, field
+size, columns, every value; see each source's ``seed.py``), and a file that cannot be used
+raises :class:`SeedError` naming the file, the line and the column before anything is written.
+Then the shop database is written in one transaction across its tables, then the landing files
+(each written atomically). A failure while writing (a full disk, a server gone) can leave the
+landing zone behind the shop database; seeding the same input again completes it.
+
 Seeding the same input twice changes nothing the second time: database rows are upserted and
 landing files are only written when their content differs, so the landing sensor sees no new
 file versions.
@@ -49,16 +56,15 @@ def generate_jafgen(years: int, target: Path) -> Path:
 
 def seed_from_csv(csv_dir: Path, resources: Resources) -> SeedSummary:
     """Put a directory of jafgen CSVs into every source. Raises :class:`SeedError` before
-    anything is written when a file is missing, and naming file, line and column when a value
-    does not parse."""
+    anything is written when a file is missing or unusable (naming file, line and column)."""
     csv_dir = Path(csv_dir)
     missing = [name for name in SEED_FILES if not (csv_dir / name).is_file()]
     if missing:
         raise SeedError(f"{csv_dir}: missing {', '.join(missing)}")
+    writes = [source.seed(csv_dir) for source in SOURCES if source.seed is not None]
     summary = SeedSummary(rows={}, files_written=[])
-    for source in SOURCES:
-        if source.seed is not None:
-            source.seed(csv_dir, resources, summary)
+    for write in writes:
+        write(resources, summary)
     return summary
 
 

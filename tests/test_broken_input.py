@@ -41,7 +41,7 @@ from data_platform.core.settings import HOME, Settings
 from data_platform.definitions import build_definitions
 from data_platform.headless import execute
 from data_platform.resources import LakeResource, ShopDatabaseResource, WarehouseResource
-from data_platform.sources.shop_db.tables import order_items, orders
+from data_platform.sources.shop_db.tables import customers, order_items, orders
 from tests.conftest import BIN
 from tests.mart_compare import MART_KEYS, differences, read_mart
 from tests.oracle import compute_marts
@@ -137,6 +137,7 @@ class Sources:
             )
         self.added_orders: list[str] = []
         self.added_items: list[str] = []
+        self.added_customers: list[str] = []
 
     # -- landing files ------------------------------------------------------------------
     def csv_lines(self, name: str) -> list[str]:
@@ -178,6 +179,12 @@ class Sources:
         self.platform.shop_db.upsert(order_items, [row])
         self.added_items.append(row["id"])
 
+    def add_customer(self, **overrides) -> None:
+        row = {"id": f"c-broken-{len(self.added_customers):04d}", "name": "Ann Example"}
+        row.update(overrides)
+        self.platform.shop_db.upsert(customers, [row])
+        self.added_customers.append(row["id"])
+
     def restore(self) -> None:
         for name, data in self.originals.items():
             if isinstance(name, str):
@@ -187,7 +194,8 @@ class Sources:
         with self.platform.shop_db.engine().begin() as conn:
             conn.execute(sa.delete(orders).where(orders.c.id.in_(self.added_orders)))
             conn.execute(sa.delete(order_items).where(order_items.c.id.in_(self.added_items)))
-        self.added_orders, self.added_items = [], []
+            conn.execute(sa.delete(customers).where(customers.c.id.in_(self.added_customers)))
+        self.added_orders, self.added_items, self.added_customers = [], [], []
 
 
 # --- the cases: how each breaks its source ---------------------------------------------------
@@ -353,6 +361,15 @@ def db_orphan_store(s: Sources):
 
 def db_orphan_product(s: Sources):
     s.add_item(sku="JAF-990")
+
+
+def db_nameless_customer(s: Sources):
+    # What the seed makes of an empty name field: NULL (tests/test_seed.py), not 'None'.
+    s.add_customer(name=None)
+
+
+def db_item_without_sku(s: Sources):
+    s.add_item(sku=None)
 
 
 def _appended(name: str) -> Callable[[Sources], int]:
@@ -582,6 +599,23 @@ CASES = [
         key="i-broken-0001",
         daily=True,
     ),
+    Case(
+        "customer without a name",
+        "customers",
+        "quarantine",
+        "not_nullable",
+        "name",
+        key="c-broken-0000",
+    ),
+    Case(
+        "item without a sku",
+        "order_items",
+        "quarantine",
+        "not_nullable",
+        "sku",
+        key="i-broken-0001",
+        daily=True,
+    ),
 ]
 BREAKS = {
     "broken CSV quoting": broken_quoting,
@@ -617,6 +651,8 @@ BREAKS = {
     "null foreign key": db_null_customer,
     "orphan store": db_orphan_store,
     "orphan product": db_orphan_product,
+    "customer without a name": db_nameless_customer,
+    "item without a sku": db_item_without_sku,
 }
 
 

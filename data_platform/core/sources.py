@@ -18,6 +18,7 @@ from typing import Any
 from dagster import AssetsDefinition, SensorDefinition
 
 from data_platform.core.datasets import Dataset
+from data_platform.core.errors import PlatformError
 from data_platform.core.settings import Settings
 
 Resources = Mapping[str, Any]
@@ -41,9 +42,18 @@ class SeedSummary:
         self.last_day = max(last, self.last_day or last)
 
 
-class SeedError(ValueError):
-    """The seed input is unusable (missing file or column, unparsable value): the message
-    names the file, line and column."""
+SeedWrite = Callable[[Resources, SeedSummary], None]
+"""The write step of a source's seed: ``write(resources, summary)`` puts the input already
+read and checked into the source and adds what it wrote to ``summary``."""
+
+
+class SeedError(PlatformError, ValueError):
+    """The seed input is unusable (a missing file or column, bytes that are not UTF-8, broken
+    quoting, an oversized field, a value that does not parse, a key twice): the message names
+    the file, and the line and column where there is one. Raised before anything is written;
+    exit code 2 (the input to correct)."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -55,8 +65,10 @@ class Source:
     - ``jobs``, ``sensors``: the automation that is the source's own (a sensor on its
       landing folder, the jobs that sensor launches);
     - ``data_window(resources)``: the first and last day holding its events, or ``None``;
-    - ``seed(csv_dir, resources, summary)``: puts the demo data in the source, from the
-      jafgen CSVs named in ``seed_files`` (all checked to exist before any source is written).
+    - ``seed(csv_dir)``: reads and checks every one of the jafgen CSVs named in
+      ``seed_files`` (all checked to exist first), raising :class:`SeedError` and writing
+      nothing, and returns the :data:`SeedWrite` step that puts the demo data in the source.
+      Every source's input is read before any source is written: a seed is all or nothing.
     """
 
     name: str
@@ -65,5 +77,5 @@ class Source:
     jobs: tuple[Any, ...] = ()  # define_asset_job's (its return type is not public)
     sensors: tuple[SensorDefinition, ...] = ()
     data_window: Callable[[Resources], tuple[dt.date, dt.date] | None] | None = None
-    seed: Callable[[Path, Resources, SeedSummary], None] | None = None
+    seed: Callable[[Path], SeedWrite] | None = None
     seed_files: tuple[str, ...] = ()

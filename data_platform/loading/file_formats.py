@@ -13,6 +13,18 @@ a time zone where the contract has none) is a failure of that row and column.
 
 Encoding policy: files are UTF-8; a leading byte-order mark is removed (and noted); bytes that
 are not UTF-8 fail the fields that hold them (shown with ``\\x..`` escapes), not the file.
+
+:func:`read_csv_strictly` is the other way round, for the seed, where an input file is all or
+nothing: the whole file is read, and its first problem (not UTF-8, broken quoting, a field over
+the csv module's limit, a missing column, a row with more fields than the header, a value that
+does not convert) raises :class:`~data_platform.core.sources.SeedError` naming the file, the
+line and the column. An empty field, or one missing at the end of a short row, is ``None``:
+never the text ``'None'``, never ``''``.
+
+Field size: the csv module's limit (131,072 characters unless the process raised it) is kept.
+No contract column holds more than 2,000 characters (``TEXT_LENGTH``), so a longer field is an
+unclosed quote swallowing the lines after it, or a value the contract refuses anyway: in a run
+the file is unusable (held back, the reason names the line), in the seed the file is refused.
 """
 
 from __future__ import annotations
@@ -23,10 +35,13 @@ import io
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow as pa
 
+from data_platform.core.sources import SeedError
 from data_platform.quality.quarantine import Failure
 
 BOM = b"\xef\xbb\xbf"
@@ -121,14 +136,16 @@ def read_csv(data: bytes, path: str, columns: list[str]) -> ParsedFile:
             rows.append((start, values))
             start = reader.line_num + 1
     except csv.Error as error:
-        parsed.file_error = f"{path} line {reader.line_num}: broken CSV ({error})"
+        parsed.file_error = f"{path} line {reader.line_num}: {_csv_problem(error)}"
         _fail_every_line(parsed, text.split("\n", 1)[1] if "\n" in text else "", 2, UNREADABLE_FILE)
         return parsed
 
     parsed.missing_columns = [c for c in columns if c not in header]
     parsed.added_columns = [c for c in header if c not in columns]
     if parsed.missing_columns:
-        parsed.file_error = _missing_message(path, parsed, header)
+        parsed.file_error = _missing_message(
+            path, parsed.missing_columns, parsed.added_columns, header
+        )
         body = text.split("\n", 1)[1] if "\n" in text else ""
         _fail_every_line(parsed, body, 2, MISSING_COLUMN, parsed.missing_columns[0])
         return parsed
@@ -149,14 +166,23 @@ def read_csv(data: bytes, path: str, columns: list[str]) -> ParsedFile:
     return parsed
 
 
-def _missing_message(path: str, parsed: ParsedFile, header: list[str]) -> str:
-    message = f"{path}: missing column {', '.join(parsed.missing_columns)}"
+def _missing_message(path: str, missing: list[str], added: list[str], header: list[str]) -> str:
+    message = f"{path}: missing column {', '.join(missing)}"
     delimiter = next((d for d in _OTHER_DELIMITERS if len(header) == 1 and d in header[0]), None)
     if delimiter:
         message += f" (the header {header[0]!r} looks {delimiter!r}-delimited; expected ',')"
-    elif parsed.added_columns:
-        message += f" (unexpected: {', '.join(parsed.added_columns)}; renamed?)"
+    elif added:
+        message += f" (unexpected: {', '.join(added)}; renamed?)"
     return message
+
+
+def _csv_problem(error: csv.Error) -> str:
+    if "field limit" in str(error):
+        return (
+            f"a field is over {csv.field_size_limit()} characters (the csv module's limit; no "
+            "column holds that much: an unclosed quote?)"
+        )
+    return f"broken CSV ({error})"
 
 
 def _none_if_empty(values: list[str], position: int) -> str | None:
@@ -209,7 +235,9 @@ def read_jsonl(data: bytes, path: str, columns: list[str]) -> ParsedFile:
     if parsed.records and seen_keys:
         parsed.missing_columns = [c for c in columns if c not in seen_keys]
         if parsed.missing_columns:
-            parsed.file_error = _missing_message(path, parsed, [])
+            parsed.file_error = _missing_message(
+                path, parsed.missing_columns, parsed.added_columns, []
+            )
             reason = parsed.file_error.removeprefix(f"{path}: ")
             for index in range(len(parsed.records)):
                 failure = Failure(MISSING_COLUMN, parsed.missing_columns[0], None, reason)
@@ -312,3 +340,103 @@ def _as_text(text: str) -> str:
 
 
 _CONVERTERS = {"int": _as_int, "float": _as_float, "bool": _as_bool, "timestamp": _as_timestamp}
+
+
+# --- strict reading, for the seed ------------------------------------------------------------
+
+
+@dataclass
+class CsvTable:
+    """A CSV file read whole and strictly (see :func:`read_csv_strictly`): its bytes, one dict
+    per record (``None`` for an empty or absent value) and the line each record starts on."""
+
+    path: str
+    data: bytes
+    rows: list[dict[str, object]]
+    lines: list[int]
+
+    def error(self, index: int, column: str | None, problem: str) -> SeedError:
+        """A :class:`SeedError` on record ``index`` (and ``column``): ``<path>, line <n>,
+        column <c>: <problem>``."""
+        where = f"{self.path}, line {self.lines[index]}" + (f", column {column}" if column else "")
+        return SeedError(f"{where}: {problem}")
+
+
+def read_csv_strictly(path: Path, schema: pa.Schema, typed: bool = True) -> CsvTable:
+    """Read the comma-separated file ``path`` with a header row into records of ``schema``'s
+    columns, or raise :class:`SeedError` at its first problem, naming the file, the line and
+    the column.
+
+    Columns are matched by name (order free; columns outside ``schema`` are left out). Every
+    non-empty value must convert to its column's type (as :func:`to_typed` converts); a record
+    holds the converted values (``typed``) or their text (``typed=False``: checked, kept as
+    written). A field left empty, or missing at the end of a short row, is ``None``. Blank lines
+    are no records. Refused: a file that cannot be read, bytes that are not UTF-8 (a leading
+    byte-order mark is removed), broken quoting, a field over the csv module's limit, a missing
+    column, a record with more fields than the header.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise SeedError(f"{path}: cannot be read ({error.strerror or error})") from None
+    text = _decode_strictly(data.removeprefix(BOM), path)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    table = CsvTable(str(path), data, [], [])
+    start = 1  # the line the record being read starts on: where a broken one is to be seen
+    try:
+        header = [name.strip() for name in next(reader, [])]
+        if not header:
+            raise SeedError(f"{path}: empty file, no header (expected {', '.join(schema.names)})")
+        missing = [name for name in schema.names if name not in header]
+        if missing:
+            added = [name for name in header if name not in schema.names]
+            raise SeedError(_missing_message(str(path), missing, added, header))
+        columns = [(f.name, header.index(f.name), _converter(f.type)) for f in schema]
+        start = reader.line_num + 1
+        for values in reader:
+            if "".join(values).strip():  # a blank line is not a record
+                table.lines.append(start)
+                if len(values) > len(header):
+                    problem = f"{len(values)} fields where the header has {len(header)}"
+                    raise table.error(len(table.rows), None, problem)
+                table.rows.append(_strict_record(table, values, columns, typed))
+            start = reader.line_num + 1
+    except csv.Error as error:
+        raise SeedError(f"{path}, line {start}: {_csv_problem(error)}") from None
+    return table
+
+
+def _strict_record(table: CsvTable, values: list[str], columns, typed: bool) -> dict:
+    record: dict[str, object] = {}
+    for name, position, convert in columns:
+        value = values[position] if position < len(values) else ""
+        if not value.strip():
+            record[name] = None
+            continue
+        try:
+            converted = convert(value)
+        except ValueError as error:
+            raise table.error(len(table.rows), name, str(error)) from None
+        record[name] = converted if typed else value
+    return record
+
+
+def _decode_strictly(data: bytes, path: Path) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line_start = data.rfind(b"\n", 0, error.start) + 1
+        line = data.count(b"\n", 0, error.start) + 1
+        raise SeedError(
+            f"{path}, line {line}: not UTF-8 (byte 0x{data[error.start]:02x} at position "
+            f"{error.start - line_start} of the line); save the file as UTF-8"
+        ) from None
+
+
+def _converter(kind: pa.DataType) -> Callable[[str], object]:
+    """Text to a value of ``kind``, as :func:`to_typed` converts it (text kept as is, other
+    values stripped of surrounding blanks); raises ``ValueError`` naming the text."""
+    convert = _CONVERTERS.get(_kind(kind))
+    if convert is None:
+        return _as_text
+    return lambda text: convert(text.strip())

@@ -41,18 +41,28 @@ class ShopDatabaseResource(ConfigurableResource):
         Idempotent: upserting the same rows twice leaves the table as after the first time.
         Returns the number of rows written.
         """
+        return self.upsert_all({table: rows})[table.name]
+
+    def upsert_all(
+        self, rows_by_table: Mapping[sa.Table, Iterable[Mapping[str, Any]]]
+    ) -> dict[str, int]:
+        """:meth:`upsert` the rows of every table, in one transaction: all of them or, when any
+        statement fails, none. Tables are written in the mapping's order (parents first, where
+        the database enforces foreign keys). Returns the rows written per table name."""
         insert = _dialect_insert(self.engine().dialect.name)
-        keys = [c.name for c in table.primary_key.columns]
-        written = 0
-        batch: list[Mapping[str, Any]] = []
+        written: dict[str, int] = {}
         with self.engine().begin() as conn:
-            for row in rows:
-                batch.append(row)
-                if len(batch) >= _UPSERT_BATCH:
-                    written += _upsert_batch(conn, insert, table, keys, batch)
-                    batch = []
-            if batch:
-                written += _upsert_batch(conn, insert, table, keys, batch)
+            for table, rows in rows_by_table.items():
+                keys = [c.name for c in table.primary_key.columns]
+                written[table.name] = 0
+                batch: list[Mapping[str, Any]] = []
+                for row in rows:
+                    batch.append(row)
+                    if len(batch) >= _UPSERT_BATCH:
+                        written[table.name] += _upsert_batch(conn, insert, table, keys, batch)
+                        batch = []
+                if batch:
+                    written[table.name] += _upsert_batch(conn, insert, table, keys, batch)
         return written
 
     def fetch_arrow(

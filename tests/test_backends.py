@@ -5,10 +5,12 @@ the independent oracle and against the DuckDB warehouse built from the same inpu
 import os
 import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from data_platform.core.settings import PROJECT_ROOT
 from data_platform.resources import LakeResource, WarehouseResource
 from tests.conftest import BIN, SETTINGS, cli
 from tests.mart_compare import MART_KEYS, differences, read_mart
@@ -36,11 +38,22 @@ def server_env(tmp_path_factory, s3_env, postgres_url, warehouse_url):
         {
             "DATA_PLATFORM_HOME": str(home),
             "DATA_PLATFORM_LAKE_URL": f"s3://{bucket}/jaffle",
-            "DATA_PLATFORM_SHOP_DB_URL": postgres_url,
-            "DATA_PLATFORM_WAREHOUSE_URL": warehouse_url,
+            # Secrets in every URL and key (the server trusts loopback and moto checks no
+            # signature, so any will do): none may appear in anything the platform writes.
+            "DATA_PLATFORM_SHOP_DB_URL": with_password(postgres_url, SHOP_PASSWORD),
+            "DATA_PLATFORM_WAREHOUSE_URL": with_password(warehouse_url, WAREHOUSE_PASSWORD),
+            "AWS_SECRET_ACCESS_KEY": S3_SECRET,
         }
     )
     return env
+
+
+SHOP_PASSWORD, WAREHOUSE_PASSWORD, S3_SECRET = "Sh0p-S3cr3t", "Wh-S3cr3t", "S3-S3cr3t-key"
+SECRETS = (SHOP_PASSWORD, WAREHOUSE_PASSWORD, S3_SECRET)
+
+
+def with_password(url: str, password: str) -> str:
+    return sa.engine.make_url(url).set(password=password).render_as_string(hide_password=False)
 
 
 def platform(env, *args):
@@ -64,6 +77,22 @@ def server_run(server_env, small_csv_dir):
 
 def test_run_on_servers_succeeds(server_run):
     assert server_run.returncode == 0, server_run.stdout[-3000:] + server_run.stderr[-3000:]
+
+
+def test_no_secret_in_the_output_the_state_folder_or_the_logs(server_run, server_env):
+    """Not in the console, the Dagster instance (event logs, run storage, compute logs), the
+    lake files it wrote, nor dbt's logs and artifacts."""
+    assert server_run.returncode == 0, server_run.stderr[-2000:]
+    texts = {"stdout": server_run.stdout, "stderr": server_run.stderr}
+    folders = [Path(server_env["DATA_PLATFORM_HOME"]), PROJECT_ROOT / "dbt_project"]
+    files = [p for folder in folders for p in folder.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".db" for p in files)  # the instance's run and event storage
+    for path in files:
+        texts[str(path)] = path.read_bytes().decode("utf-8", "replace")
+    found = [
+        (where, secret) for where, text in texts.items() for secret in SECRETS if secret in text
+    ]
+    assert found == []
 
 
 def test_shop_database_is_postgresql(server_env, small_csv_dir):

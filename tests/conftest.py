@@ -70,11 +70,30 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 @pytest.fixture(scope="session")
-def jafgen_year() -> Path:
-    """One year of real jafgen data (the generator's minimum), generated once per session."""
-    from data_platform.seed import generate_jafgen
+def jafgen_home() -> Path:
+    """A state folder of its own seeded by ``data-platform seed --years 1``: jafgen run by the
+    platform itself, once per session (about a minute: every test that needs generated data
+    shares it)."""
+    home = STATE / "jafgen-home"
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DATA_PLATFORM_", "DAGSTER_HOME"))
+    }
+    env["DATA_PLATFORM_HOME"] = str(home)
+    result = subprocess.run(
+        [str(BIN / "data-platform"), "seed", "--years", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return home
 
-    return generate_jafgen(1, STATE / "jafgen")
+
+@pytest.fixture(scope="session")
+def jafgen_year(jafgen_home: Path) -> Path:
+    """One year of real jafgen data (the generator's minimum), as ``seed --years 1`` keeps it."""
+    return jafgen_home / "generated" / "jafgen-1y" / "jaffle-data"
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ import warnings
 
 from dagster import (
     AnchorBasedFilePathMapping,
+    AssetChecksDefinition,
     BetaWarning,
     Definitions,
     definitions,
@@ -39,7 +40,10 @@ def build_definitions(settings: Settings) -> Definitions:
         # Beta in Dagster 1.13, and relied on: BackfillPolicy on assets (a range of days is
         # one run) and code references (the UI links each asset to its file).
         warnings.filterwarnings("ignore", category=BetaWarning)
-        raw_assets = [a for source in SOURCES for a in source.build_assets(settings)]
+        built = [a for source in SOURCES for a in source.build_assets(settings)]
+        # A source's checks beside its assets (lake_files) go to asset_checks, unchanged.
+        raw_checks = [a for a in built if isinstance(a, AssetChecksDefinition)]
+        raw_assets = [a for a in built if not isinstance(a, AssetChecksDefinition)]
         dbt_assets = build_dbt_assets(daily_partitions(settings.partition_start.isoformat()))
         # dbt assets reference their .sql file (the translator's); raw assets their function.
         assets = [*with_source_code_references(raw_assets), *dbt_assets]
@@ -55,7 +59,10 @@ def build_definitions(settings: Settings) -> Definitions:
     return Definitions(
         assets=assets,
         # Raw assets record their contract's columns, the dbt steps each mart's.
-        asset_checks=schema_change_checks([*raw_assets, *mart_keys(dbt_assets)]),
+        asset_checks=[
+            *raw_checks,
+            *schema_change_checks([*raw_assets, *mart_keys(dbt_assets)]),
+        ],
         jobs=[*JOBS, *(job for source in SOURCES for job in source.jobs), run_retention_job],
         schedules=[daily_schedule, build_retention_schedule(settings)],
         sensors=[sensor for source in SOURCES for sensor in source.sensors],

@@ -4,8 +4,9 @@ its folder."""
 
 from __future__ import annotations
 
-from dagster import AssetSelection, define_asset_job
+from dagster import AssetCheckKey, AssetSelection, define_asset_job
 
+from data_platform.quality.lake_checks import LAKE_FILES_CHECK
 from data_platform.sources import DATASETS
 from data_platform.transformation.dbt_assets import DAILY_DBT_ASSETS, DBT_ASSETS, GROUP_BY_FOLDER
 
@@ -13,6 +14,10 @@ from data_platform.transformation.dbt_assets import DAILY_DBT_ASSETS, DBT_ASSETS
 DAILY_DATASETS = [d for d in DATASETS if d.cadence == "daily"]
 DAILY_RAW = AssetSelection.assets(*(d.asset_key for d in DAILY_DATASETS))
 DBT_MODELS = AssetSelection.groups(*sorted(set(GROUP_BY_FOLDER.values())))
+# The lake_files check of every raw asset: a full refresh reads every raw partition.
+LAKE_CHECKS = AssetSelection.checks(
+    *(AssetCheckKey(d.asset_key, LAKE_FILES_CHECK) for d in DATASETS)
+)
 
 # The whole graph; the CLI runs it over every partition present in the data.
 all_assets_job = define_asset_job(
@@ -34,10 +39,11 @@ daily_job = define_asset_job(
 
 # For when model logic changes: every dbt model rebuilt from the whole history
 # (dbt build --full-refresh), apart from the incremental path. Launch it over the partition
-# range that holds data (the CLI: data-platform run --full-refresh).
+# range that holds data (the CLI: data-platform run --full-refresh). The raw assets' blocking
+# lake_files checks run first: no model is rebuilt from a lake that disagrees with the warehouse.
 full_refresh_job = define_asset_job(
     "full_refresh_job",
-    selection=DBT_MODELS,
+    selection=DBT_MODELS | LAKE_CHECKS,
     config={
         "ops": {name: {"config": {"full_refresh": True}} for name in (DBT_ASSETS, DAILY_DBT_ASSETS)}
     },

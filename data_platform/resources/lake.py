@@ -4,6 +4,14 @@ By default a local folder; ``s3://bucket/prefix`` puts it on any S3-compatible s
 MinIO, Ceph...) through s3fs, configured by the standard AWS settings (``AWS_ENDPOINT_URL``,
 ``AWS_REGION``/``AWS_DEFAULT_REGION``, credentials from the usual chain). Moving the lake is a
 settings change. Paths given to the resource are relative to its root and always use ``/``.
+
+A raw ingest writes a batch's files through :meth:`LakeResource.staged`: each file is written
+in full before the warehouse transaction (locally under a temporary name beside its place; on
+S3 kept in memory) and put in place only after it (a rename; one PUT), so a fault before or
+during the transaction leaves the lake as it was (see :mod:`data_platform.loading.loader`).
+Errors of the filesystem (s3fs, the local disk) come out as the faults of
+:mod:`data_platform.resources.faults`: a refused credential, a missing bucket or a full disk
+fail at once, a reset connection or a timeout is retried by the step's policy.
 """
 
 from __future__ import annotations
@@ -11,7 +19,9 @@ from __future__ import annotations
 import hashlib
 import io
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import fsspec
@@ -20,6 +30,8 @@ import pyarrow.parquet as pq
 from dagster import ConfigurableResource
 from fsspec.implementations.local import LocalFileSystem
 from pydantic import Field, PrivateAttr
+
+from data_platform.resources.faults import faults
 
 _TMP_PREFIX = ".tmp-"
 
@@ -35,6 +47,80 @@ class LakeFile:
     path: str
     size: int
     version: str
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    """A Parquet file a raw ingest wrote: path below the root, rows, size in bytes, and the
+    SHA-256 of its content (what the materialization records of it)."""
+
+    path: str
+    rows: int
+    bytes: int
+    sha256: str
+
+    def as_dict(self) -> dict:
+        return {"path": self.path, "rows": self.rows, "bytes": self.bytes, "sha256": self.sha256}
+
+
+@dataclass
+class LakeStage:
+    """A batch's lake writes and deletes, held until :meth:`publish` (see
+    :meth:`LakeResource.staged`). ``files``: what was written, in order."""
+
+    lake: LakeResource
+    files: list[WrittenFile] = field(default_factory=list)
+    # (path, local temporary file or the bytes to PUT), and the paths to delete.
+    _writes: list[tuple[str, str | bytes]] = field(default_factory=list)
+    _deletes: list[str] = field(default_factory=list)
+
+    def write_parquet(self, path: str, table: pa.Table) -> None:
+        """Stage ``table`` as the Parquet file ``path``: written in full now (locally), put
+        in place by :meth:`publish`."""
+        data = parquet_bytes(table)
+        digest = hashlib.sha256(data).hexdigest()
+        self.files.append(WrittenFile(path, table.num_rows, len(data), digest))
+        lake = self.lake
+        with faults(f"lake {lake.url}: writing {path}"):
+            self._writes.append(
+                (path, lake._write_temporary(path, data) if lake.is_local else data)
+            )
+
+    def delete(self, path: str) -> None:
+        """Delete ``path`` (if it exists) on :meth:`publish`."""
+        self._deletes.append(path)
+
+    def publish(self) -> None:
+        """Put every staged file in place and delete the files to delete. A fault here (after
+        the warehouse committed) leaves the lake behind for the files not yet placed: the
+        ``lake_files`` check says so, and a re-run of the partitions repairs it."""
+        lake = self.lake
+        fs, _ = lake._filesystem()
+        with faults(f"lake {lake.url}: placing the batch's files after the warehouse commit"):
+            while self._writes:
+                path, staged = self._writes[0]
+                if isinstance(staged, str):
+                    fs.mv(staged, lake._full(path))
+                else:
+                    fs.pipe_file(lake._full(path), staged)
+                self._writes.pop(0)
+            while self._deletes:
+                lake.delete(self._deletes.pop(0))
+
+    def discard(self) -> None:
+        """Remove the temporary files of writes not published."""
+        fs, _ = self.lake._filesystem()
+        for _, staged in self._writes:
+            if isinstance(staged, str) and fs.exists(staged):
+                fs.rm_file(staged)
+        self._writes.clear()
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    """``table`` as the bytes of one Parquet file (zstd), as the lake stores it."""
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    return buffer.getvalue()
 
 
 class LakeResource(ConfigurableResource):
@@ -76,22 +162,41 @@ class LakeResource(ConfigurableResource):
         if not self.is_local:
             fs.pipe_file(full, data)
             return
-        parent = full.rsplit("/", 1)[0]
+        fs.mv(self._write_temporary(path, data), full)
+
+    def _write_temporary(self, path: str, data: bytes) -> str:
+        # Beside its place (same filesystem: the rename is atomic); removed if the write fails.
+        fs, _ = self._filesystem()
+        parent = self._full(path).rsplit("/", 1)[0]
         fs.makedirs(parent, exist_ok=True)
         tmp = f"{parent}/{_TMP_PREFIX}{uuid.uuid4().hex}"
         try:
             fs.pipe_file(tmp, data)
-            fs.mv(tmp, full)
         except BaseException:
             if fs.exists(tmp):
                 fs.rm_file(tmp)
             raise
+        return tmp
 
     def write_parquet(self, path: str, table: pa.Table) -> None:
         """Write ``table`` as one Parquet file at ``path``, atomically."""
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer, compression="zstd")
-        self.write_bytes(path, buffer.getvalue())
+        self.write_bytes(path, parquet_bytes(table))
+
+    @contextmanager
+    def staged(self) -> Iterator[LakeStage]:
+        """A :class:`LakeStage` whose writes are put in place when the block ends without an
+        error, and discarded (temporary files removed) when it raises: run the warehouse
+        transaction inside the block, so the lake follows only a committed warehouse."""
+        stage = LakeStage(self)
+        try:
+            yield stage
+        except BaseException:
+            stage.discard()
+            raise
+        try:
+            stage.publish()
+        finally:
+            stage.discard()
 
     def delete(self, path: str) -> None:
         """Delete the file at ``path`` if it exists."""
@@ -109,6 +214,14 @@ class LakeResource(ConfigurableResource):
         """The content of the file at ``path``; raises ``FileNotFoundError`` if absent."""
         fs, _ = self._filesystem()
         return fs.cat_file(self._full(path))
+
+    def parquet_rows(self, path: str) -> int:
+        """The row count in the footer of the Parquet file at ``path`` (reads the footer only:
+        locally a few kB; on S3 one HEAD and one ranged GET). Raises ``FileNotFoundError`` when
+        absent, ``pyarrow.ArrowInvalid`` when it is not a whole Parquet file."""
+        fs, _ = self._filesystem()
+        with fs.open(self._full(path), "rb") as handle:
+            return pq.read_metadata(handle).num_rows
 
     def read_parquet(self, path: str) -> pa.Table:
         """The Parquet file at ``path`` as an Arrow table."""

@@ -9,6 +9,12 @@ Raw loads go through :class:`WarehouseResource`: DuckDB through dagster-duckdb's
 PostgreSQL through ADBC (Arrow batches streamed with ``COPY``). Both replace a partition's rows
 (raw and quarantine together) in one transaction, so a reader sees the old rows or the new
 ones, never a mix.
+
+Faults follow the one retry policy (:mod:`data_platform.resources.faults`): every error comes
+out redacted, as a transient fault (retried by the step's ``RetryPolicy``) or a permanent one
+(fails at once). A DuckDB file locked by another process is waited for briefly
+(:data:`DUCKDB_LOCK_WAIT_SECONDS`, exponential backoff with jitter) on each attempt, instead of
+dagster-duckdb's ten retries of about 100 s: the step's policy retries it beyond that.
 """
 
 from __future__ import annotations
@@ -19,14 +25,44 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import backoff
 import duckdb
 import pyarrow as pa
 import sqlalchemy as sa
-from dagster import ConfigurableResource
-from dagster_duckdb import DuckDBResource
+from dagster import ConfigurableResource, get_dagster_logger
 from pydantic import Field
 
+from data_platform.core.errors import is_transient, url_password
+from data_platform.core.settings import WAREHOUSE_URL
 from data_platform.core.warehouse_url import DUCKDB, WarehouseLocation, parse_warehouse_url
+from data_platform.resources.faults import faults
+
+# How long one attempt waits for a DuckDB file another process holds (seconds, in total).
+DUCKDB_LOCK_WAIT_SECONDS = 5
+
+
+def _log_wait(details: dict) -> None:
+    if details["tries"] == 1:  # once per connection: the waits that follow are the same story
+        get_dagster_logger().warning(
+            "warehouse: the DuckDB file is locked by another process; waiting up to "
+            f"{DUCKDB_LOCK_WAIT_SECONDS} s for it"
+        )
+
+
+@backoff.on_exception(
+    backoff.expo,
+    duckdb.Error,
+    max_time=DUCKDB_LOCK_WAIT_SECONDS,
+    giveup=lambda error: not is_transient(error),
+    on_backoff=_log_wait,
+    factor=0.25,
+    logger=None,
+)
+def connect_duckdb(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection to the DuckDB file ``path``, waiting up to
+    :data:`DUCKDB_LOCK_WAIT_SECONDS` while another process holds its lock; raises
+    ``duckdb.IOException`` after that, or at once for any other error."""
+    return duckdb.connect(path, read_only=read_only)
 
 
 class WarehouseResource(ConfigurableResource):
@@ -44,15 +80,20 @@ class WarehouseResource(ConfigurableResource):
     def engine(self) -> str:
         return self.location.engine
 
+    def _faults(self, doing: str):
+        return faults(f"warehouse ({WAREHOUSE_URL}={self.url}): {doing}", _secrets(self.url))
+
     def replace(self, *replacements: Replacement) -> None:
         """Apply every replacement in one transaction: for each, delete the rows it replaces
         and insert its batch (matched by column name). Creates missing schemas and tables
         with the batch's types. On any error nothing changes; raises the driver's error
-        (duckdb or ADBC)."""
-        if self.engine == DUCKDB:
-            self._replace_duckdb(replacements)
-        else:
-            self._replace_postgres(replacements)
+        (as a fault of :mod:`data_platform.resources.faults`)."""
+        tables = ", ".join(sorted({r.target for r in replacements}))
+        with self._faults(f"replacing rows of {tables}"):
+            if self.engine == DUCKDB:
+                self._replace_duckdb(replacements)
+            else:
+                self._replace_postgres(replacements)
 
     def table_exists(self, schema: str, table: str) -> bool:
         rows = self.query(
@@ -105,37 +146,42 @@ class WarehouseResource(ConfigurableResource):
             "group by 1"
         )
         location = self.location
-        if location.engine == DUCKDB:
-            with duckdb.connect(location.path, read_only=True) as conn:
-                conn.register("wanted", pa.table({"k": pa.array(keys, pa.string())}))
-                return dict(conn.execute(sql).fetchall())
-        engine = sa.create_engine(location.sqlalchemy_url(), poolclass=sa.pool.NullPool)
-        try:
-            with engine.connect() as conn:
-                statement = sa.text(
-                    sql.replace("(select k from wanted)", "(select unnest(cast(:keys as text[])))")
-                )
-                return dict(conn.execute(statement, {"keys": keys}).fetchall())
-        finally:
-            engine.dispose()
+        with self._faults(f"looking up keys in {target}"):
+            if location.engine == DUCKDB:
+                with connect_duckdb(location.path, read_only=True) as conn:
+                    conn.register("wanted", pa.table({"k": pa.array(keys, pa.string())}))
+                    return dict(conn.execute(sql).fetchall())
+            engine = sa.create_engine(location.sqlalchemy_url(), poolclass=sa.pool.NullPool)
+            try:
+                with engine.connect() as conn:
+                    statement = sa.text(
+                        sql.replace(
+                            "(select k from wanted)", "(select unnest(cast(:keys as text[])))"
+                        )
+                    )
+                    return dict(conn.execute(statement, {"keys": keys}).fetchall())
+            finally:
+                engine.dispose()
 
     def query(self, sql: str) -> list[dict[str, Any]]:
-        """Run a read-only query; rows as dicts of Python values (``Decimal`` for decimals)."""
+        """Run a read-only query; rows as dicts of Python values (``Decimal`` for decimals).
+        Raises a fault of :mod:`data_platform.resources.faults`."""
         location = self.location
-        if location.engine == DUCKDB:
-            with duckdb.connect(location.path, read_only=True) as conn:
-                relation = conn.sql(sql)
-                columns = relation.columns
-                return [dict(zip(columns, row, strict=True)) for row in relation.fetchall()]
-        engine = sa.create_engine(location.sqlalchemy_url(), poolclass=sa.pool.NullPool)
-        try:
-            with engine.connect() as conn:
-                return [dict(row._mapping) for row in conn.execute(sa.text(sql))]
-        finally:
-            engine.dispose()
+        with self._faults("reading"):
+            if location.engine == DUCKDB:
+                with connect_duckdb(location.path, read_only=True) as conn:
+                    relation = conn.sql(sql)
+                    columns = relation.columns
+                    return [dict(zip(columns, row, strict=True)) for row in relation.fetchall()]
+            engine = sa.create_engine(location.sqlalchemy_url(), poolclass=sa.pool.NullPool)
+            try:
+                with engine.connect() as conn:
+                    return [dict(row._mapping) for row in conn.execute(sa.text(sql))]
+            finally:
+                engine.dispose()
 
     def _replace_duckdb(self, replacements) -> None:
-        with DuckDBResource(database=self.location.path).get_connection() as conn:
+        with connect_duckdb(self.location.path) as conn:
             try:
                 for number, r in enumerate(replacements):
                     conn.execute(f'create schema if not exists "{r.schema}"')
@@ -208,6 +254,11 @@ class Replacement:
             return None
         days = ", ".join(_date(day) for day in sorted(self.partitions))
         return f'delete from {self.target} where "{self.partition_column}" in ({days})'
+
+
+def _secrets(url: str) -> tuple[str, ...]:
+    password = url_password(url)
+    return (password,) if password else ()
 
 
 def _date(day: dt.date) -> str:

@@ -18,7 +18,7 @@ from data_platform.core.settings import Settings
 from data_platform.loading.batches import files_batch
 from data_platform.loading.file_formats import read_csv, read_jsonl
 from data_platform.loading.loader import load_daily, load_whole
-from data_platform.loading.raw_asset import raw_asset
+from data_platform.loading.raw_asset import lake_files_check, raw_asset
 from data_platform.resources.lake import LakeResource
 from data_platform.resources.quality_policy import QualityPolicy
 from data_platform.resources.warehouse import WarehouseResource
@@ -78,4 +78,5 @@ def build_assets(settings: Settings) -> list[AssetsDefinition]:
     return [
         *(_reference_asset(d, kinds) for d in REFERENCE),
         *(_daily_asset(d, kinds, partitions) for d in DAILY),
+        *(lake_files_check(d) for d in (*REFERENCE, *DAILY)),
     ]

@@ -19,7 +19,7 @@ from data_platform.core.partitions import daily_partitions
 from data_platform.core.settings import Settings
 from data_platform.loading.batches import held_back_batch, table_batch
 from data_platform.loading.loader import load_daily, load_whole
-from data_platform.loading.raw_asset import raw_asset
+from data_platform.loading.raw_asset import lake_files_check, raw_asset
 from data_platform.quality.raw_checks import SchemaReport
 from data_platform.resources.lake import LakeResource
 from data_platform.resources.quality_policy import QualityPolicy
@@ -143,4 +143,5 @@ def build_assets(settings: Settings) -> list[AssetsDefinition]:
         customers_raw,
         daily_table_asset(ORDERS, orders, kinds, partitions, select_by_event_time(ORDERS, orders)),
         daily_table_asset(ORDER_ITEMS, order_items, kinds, partitions, _order_items_by_order_time),
+        *(lake_files_check(d) for d in (CUSTOMERS, ORDERS, ORDER_ITEMS)),
     ]

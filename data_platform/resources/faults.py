@@ -39,11 +39,11 @@ class PermanentFault(PlatformError, Failure):
 
 def fault(what: str, error: BaseException, secrets: Iterable[str] = ()) -> PlatformError:
     """``error`` met while doing ``what``, as a :class:`TransientFault` or a
-    :class:`PermanentFault` whose message (``"<what>: <error>"``, first line only of a long
-    driver message) is redacted of URL passwords and ``secrets``."""
+    :class:`PermanentFault` whose message (``"<what>: <error>"``, on one line) is redacted of URL passwords and ``secrets``."""
     if isinstance(error, PlatformError | Failure):
         return error
-    text = str(error).strip() or type(error).__name__
+    # One line: a driver's message may run over several (libpq's does).
+    text = " ".join(str(error).split()) or type(error).__name__
     message = redact(f"{what}: {text}", secrets)
     if is_transient(error):
         return TransientFault(f"{message} (transient: retried with backoff)")

@@ -5,8 +5,8 @@
 Runs ``daily_job`` for partition DAY in-process, as ``data-platform run --partition DAY``
 does, with one library call wrapped so the run halts at a real point of a write:
 
-- ``lake``: the raw orders Parquet file of DAY is written under its temporary name, and the
-  rename to its final name is next;
+- ``lake``: the raw orders Parquet file of DAY is written under its temporary name, the
+  warehouse transaction has committed, and the rename to its final name is next;
 - ``warehouse``: the rows of DAY are deleted from ``raw.orders`` inside the open transaction,
   and the insert and commit are next.
 
@@ -15,7 +15,6 @@ There the child creates SIGNAL_FILE and sleeps until the test kills it with SIGK
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import sys
@@ -57,18 +56,24 @@ class _HaltAfterDelete:
     def __getattr__(self, name):
         return getattr(self._connection, name)
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self._connection.close()
+
 
 def halt_warehouse_load(signal_file: str) -> None:
-    import dagster_duckdb
+    from data_platform.resources import warehouse
 
-    connect = dagster_duckdb.DuckDBResource.get_connection
+    connect = warehouse.connect_duckdb
 
-    @contextlib.contextmanager
-    def get_connection(self):
-        with connect(self) as connection:
-            yield _HaltAfterDelete(connection, signal_file)
+    def connect_duckdb(path: str, read_only: bool = False):
+        connection = connect(path, read_only)
+        return connection if read_only else _HaltAfterDelete(connection, signal_file)
 
-    dagster_duckdb.DuckDBResource.get_connection = get_connection
+    # The warehouse's writes open their connection through this function (looked up by name).
+    warehouse.connect_duckdb = connect_duckdb
 
 
 def main() -> None:

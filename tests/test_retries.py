@@ -21,6 +21,7 @@ from data_platform.loading.raw_asset import RAW_RETRY_POLICY
 from data_platform.resources.faults import PermanentFault, TransientFault, fault
 from tests.conftest import SETTINGS
 from tests.servers import free_port
+from tests.test_lake_agreement import first_line
 
 PASSWORD = "S3cr3t-pw"
 PRODUCTS = AssetKey(["raw", "products"])
@@ -53,17 +54,6 @@ def retries(result) -> int:
     return sum(1 for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY")
 
 
-def failure_line(result) -> str:
-    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    data = failure.step_failure_data
-    if data.user_failure_data and data.user_failure_data.description:
-        return data.user_failure_data.description.splitlines()[0]
-    error = data.error
-    while error.cause and error.message.startswith("Exceeded max_retries"):
-        error = error.cause
-    return error.message.strip().splitlines()[0]
-
-
 def assert_no_secret(result, instance_dir: Path) -> None:
     events = "\n".join(repr(e) for e in result.all_events)
     assert PASSWORD not in events
@@ -78,7 +68,7 @@ def test_a_refused_connection_is_retried_with_backoff_then_fails(tmp_path, monke
     result, seconds, instance_dir = run_products(tmp_path, monkeypatch, **{WAREHOUSE_URL: url})
     assert not result.success
     assert retries(result) == RAW_RETRY_POLICY.max_retries == 2
-    line = failure_line(result)
+    line = first_line(result)
     assert line.startswith(
         "data_platform.resources.faults.TransientFault: warehouse "
         f"(DATA_PLATFORM_WAREHOUSE_URL=postgresql://platform:{MASK}@127.0.0.1:"
@@ -95,7 +85,7 @@ def test_a_missing_database_fails_at_once(tmp_path, monkeypatch, postgres_url, s
     result, seconds, instance_dir = run_products(tmp_path, monkeypatch, **{WAREHOUSE_URL: url})
     assert not result.success
     assert retries(result) == 0
-    line = failure_line(result)
+    line = first_line(result)
     assert line.startswith(
         f"warehouse (DATA_PLATFORM_WAREHOUSE_URL=postgresql://postgres:{MASK}@{server}/"
         'no_such_database): replacing rows of "quarantine"."products", "raw"."products": '
@@ -113,7 +103,7 @@ def test_a_missing_bucket_fails_at_once(tmp_path, monkeypatch, s3_env, seeded):
     )
     assert not result.success
     assert retries(result) == 0
-    assert failure_line(result) == (
+    assert first_line(result) == (
         "raw.products: landing file landing/products/products.csv is missing from the lake"
     )
     assert seconds < 10, seconds

@@ -96,7 +96,10 @@ class LakeStage:
         ``lake_files`` check says so, and a re-run of the partitions repairs it."""
         lake = self.lake
         fs, _ = lake._filesystem()
-        with faults(f"lake {lake.url}: placing the batch's files after the warehouse commit"):
+        with faults(
+            f"lake {lake.url}: placing files after the warehouse committed (the lake is behind "
+            "for the batch's partitions until they run again)"
+        ):
             while self._writes:
                 path, staged = self._writes[0]
                 if isinstance(staged, str):

@@ -124,7 +124,11 @@ def lake_files_check(dataset: Dataset) -> AssetChecksDefinition:
         context: AssetCheckExecutionContext, lake: LakeResource, warehouse: WarehouseResource
     ) -> AssetCheckResult:
         with faults(f"lake_files of raw.{dataset.name}"):
-            return verify_lake_files(dataset, lake, warehouse, run_days(context.run.tags))
+            result = verify_lake_files(dataset, lake, warehouse, run_days(context.run.tags))
+        if not result.passed:
+            # The console and the run's log name the files, not only the check.
+            context.log.error(f"lake_files of raw.{dataset.name}: {result.description}")
+        return result
 
     return _check
 

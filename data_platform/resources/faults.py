@@ -21,7 +21,7 @@ from contextlib import contextmanager
 
 from dagster import Failure
 
-from data_platform.core.errors import PlatformError, is_transient, redact
+from data_platform.core.errors import PlatformError, is_transient, one_line, redact
 
 
 class TransientFault(PlatformError):
@@ -39,12 +39,10 @@ class PermanentFault(PlatformError, Failure):
 
 def fault(what: str, error: BaseException, secrets: Iterable[str] = ()) -> PlatformError:
     """``error`` met while doing ``what``, as a :class:`TransientFault` or a
-    :class:`PermanentFault` whose message (``"<what>: <error>"``, on one line) is redacted of URL passwords and ``secrets``."""
+    :class:`PermanentFault` whose message (``"<what>: <error's first line>"``) is redacted of URL passwords and ``secrets``."""
     if isinstance(error, PlatformError | Failure):
         return error
-    # One line: a driver's message may run over several (libpq's does).
-    text = " ".join(str(error).split()) or type(error).__name__
-    message = redact(f"{what}: {text}", secrets)
+    message = redact(f"{what}: {one_line(error)}", secrets)
     if is_transient(error):
         return TransientFault(f"{message} (transient: retried with backoff)")
     return PermanentFault(message)

@@ -5,7 +5,7 @@ One setting, ``DATA_PLATFORM_WAREHOUSE_URL``, picks the engine and where it live
 - ``duckdb:///<path>`` (the default, a file in the state folder); the dbt target ``duckdb``.
 - ``postgresql://user:password@host:port/database``; the dbt target ``postgres``.
 
-Raw loads go through :class:`WarehouseResource`: DuckDB through dagster-duckdb's connection,
+Raw loads go through :class:`WarehouseResource`: DuckDB through its own connection,
 PostgreSQL through ADBC (Arrow batches streamed with ``COPY``). Both replace a partition's rows
 (raw and quarantine together) in one transaction, so a reader sees the old rows or the new
 ones, never a mix.

@@ -235,7 +235,7 @@ def run_lock(
         holder = _holder(home)
         print(
             f"run: waiting for the run in progress on {home} ({holder}); "
-            f"at most {wait_seconds / 60:g} min",
+            f"at most {_duration(wait_seconds)}",
             flush=True,
         )
         waited = time.monotonic()
@@ -244,7 +244,7 @@ def run_lock(
         except Timeout:
             raise PlatformError(
                 f"the run in progress on {home} ({holder}) still holds {home / LOCK_FILE} after "
-                f"{wait_seconds / 60:g} min of waiting: let it finish and run again"
+                f"{_duration(wait_seconds)} of waiting: let it finish and run again"
             ) from None
         print(f"run: the run in progress ended; starting after {time.monotonic() - waited:.1f} s")
     try:
@@ -285,6 +285,10 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
 
 
 def _clock(timestamp: float) -> str:

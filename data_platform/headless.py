@@ -5,21 +5,59 @@ Used by ``data-platform run``, the benchmark and the tests. The run is recorded 
 instance at ``$DAGSTER_HOME``, so it shows in the UI like any other run. It does not go
 through the run queue: while Dagster's daemon runs warehouse jobs, launch from the UI instead
 (see the README's backfill runbook).
+
+Faults of the run's own process:
+
+- **One run at a time per state folder** (:func:`run_lock`): a second headless run on the same
+  ``DATA_PLATFORM_HOME`` waits for the first (a ``filelock`` lock on ``<home>/run.lock``, which
+  the kernel releases when its holder dies, even of SIGKILL), printing at once what it waits
+  for, instead of failing on the DuckDB lock; at most :data:`RUN_LOCK_WAIT_SECONDS` (keyword
+  ``lock_wait_seconds``), then :class:`~data_platform.core.errors.PlatformError`.
+- **A dead run is marked failed** (:func:`fail_dead_runs`): every headless run records its
+  host, process id and process start time in its tags (:data:`HOST_TAG`, :data:`PID_TAG`,
+  :data:`PROCESS_STARTED_TAG`); each headless run starts by marking FAILURE every run of the
+  instance still STARTING or STARTED whose recorded process is gone from this host. No
+  daemon watches in-process runs, and Dagster's run monitoring cannot see a dead run worker of
+  the default run launcher either (deploy/dagster.yaml says what it does instead).
+- Its dbt dies with it (:mod:`data_platform.core.child_process`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import socket
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
-from dagster import AssetCheckSeverity, DagsterInstance
+import psutil
+from dagster import AssetCheckSeverity, DagsterInstance, DagsterRunStatus, RunsFilter
+from filelock import FileLock, Timeout
 
+from data_platform.core.errors import PlatformError
 from data_platform.core.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_range_tags
 from data_platform.core.settings import PARTITION_START, Settings
 from data_platform.definitions import build_definitions
 from data_platform.resources import open_resources
 from data_platform.sources import SOURCES
+
+# How long a run waits for the run in progress on its state folder (a full run of a year's
+# data takes about two minutes on a laptop; a backfill of years, tens of minutes).
+RUN_LOCK_WAIT_SECONDS = 30 * 60
+LOCK_FILE = "run.lock"
+# Who holds LOCK_FILE: {"pid", "host", "started" (ISO time), "run_id"}, for the waiting message.
+LOCK_HOLDER_FILE = "run.lock.json"
+
+HOST_TAG = "data_platform/host"
+PID_TAG = "data_platform/pid"
+# psutil's create_time of PID_TAG's process, in seconds since the epoch: tells a live process
+# from a later one that reuses the id.
+PROCESS_STARTED_TAG = "data_platform/process_started"
 
 
 @dataclass
@@ -51,10 +89,12 @@ def run_all(
     job_name: str = "all_assets_job",
     instance: DagsterInstance | None = None,
     partitions: tuple[dt.date, dt.date] | None = None,
+    *,
+    lock_wait_seconds: float = RUN_LOCK_WAIT_SECONDS,
 ) -> bool:
     """Run ``job_name`` over ``partitions`` (default: the data's window) and print a summary;
-    True on success."""
-    summary = execute(settings, job_name, instance, partitions)
+    True on success. Raises as :func:`execute`."""
+    summary = execute(settings, job_name, instance, partitions, lock_wait_seconds=lock_wait_seconds)
     print(format_summary(summary))
     return summary.success
 
@@ -64,10 +104,30 @@ def execute(
     job_name: str = "all_assets_job",
     instance: DagsterInstance | None = None,
     partitions: tuple[dt.date, dt.date] | None = None,
+    *,
+    lock_wait_seconds: float = RUN_LOCK_WAIT_SECONDS,
 ) -> RunSummary:
     """Execute the job in-process over ``partitions`` (first and last day, inclusive), or over
-    every partition present in the data. Raises ``ValueError`` for days outside the daily
-    partitions (before ``DATA_PLATFORM_PARTITION_START`` or after yesterday)."""
+    every partition present in the data, once the run in progress on the state folder (if any)
+    has ended, and after marking failed the runs whose process died.
+
+    Raises ``ValueError`` for days outside the daily partitions (before
+    ``DATA_PLATFORM_PARTITION_START`` or after yesterday), and ``PlatformError`` if another
+    run still holds the state folder after ``lock_wait_seconds``."""
+    run_id = str(uuid.uuid4())
+    with run_lock(settings.home, run_id, wait_seconds=lock_wait_seconds):
+        instance = instance or DagsterInstance.get()
+        fail_dead_runs(instance)
+        return _execute(settings, job_name, instance, partitions, run_id)
+
+
+def _execute(
+    settings: Settings,
+    job_name: str,
+    instance: DagsterInstance,
+    partitions: tuple[dt.date, dt.date] | None,
+    run_id: str,
+) -> RunSummary:
     defs = build_definitions(settings)
     window = partitions or data_window(settings)
     start = settings.partition_start
@@ -82,8 +142,12 @@ def execute(
         tags = partition_range_tags(window[0].isoformat(), window[1].isoformat())
     job = defs.resolve_job_def(job_name)
     started = time.monotonic()
-    instance = instance or DagsterInstance.get()
-    result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+    result = job.execute_in_process(
+        instance=instance,
+        run_id=run_id,
+        tags={**tags, **process_tags()},
+        raise_on_error=False,
+    )
     seconds = time.monotonic() - started
     evaluations = result.get_asset_check_evaluations()
     failed_steps = [
@@ -105,6 +169,130 @@ def execute(
         failed_steps=failed_steps,
         run_id=result.run_id,
     )
+
+
+def process_tags() -> dict[str, str]:
+    """This process's identity as run tags: host name, process id, process start time."""
+    return {
+        HOST_TAG: socket.gethostname(),
+        PID_TAG: str(os.getpid()),
+        PROCESS_STARTED_TAG: f"{psutil.Process().create_time():.2f}",
+    }
+
+
+def fail_dead_runs(instance: DagsterInstance) -> list[str]:
+    """Mark FAILURE every run of ``instance`` still STARTING or STARTED whose process, recorded
+    in its tags by :func:`process_tags`, is gone from this host, printing one line per run;
+    return their run ids. Runs of other hosts, and runs without the tags (launched by the
+    daemon), are left to Dagster's run monitoring."""
+    host = socket.gethostname()
+    runs = instance.get_runs(
+        filters=RunsFilter(
+            statuses=[DagsterRunStatus.STARTING, DagsterRunStatus.STARTED], tags={HOST_TAG: host}
+        )
+    )
+    failed = []
+    for run in runs:
+        pid, created = run.tags.get(PID_TAG, ""), run.tags.get(PROCESS_STARTED_TAG, "")
+        if not pid.isdigit() or _process_lives(int(pid), created):
+            continue
+        since = _clock(float(created)) if _is_number(created) else "?"
+        message = (
+            f"Marked failed by a later run: its process {pid} on {host} (started {since}) "
+            "is gone, killed before the run could end"
+        )
+        instance.report_run_failed(run, message=message)
+        print(
+            f"run: marked run {run.run_id} failed: its process {pid} on {host} is gone", flush=True
+        )
+        failed.append(run.run_id)
+    return failed
+
+
+def _process_lives(pid: int, created: str) -> bool:
+    try:
+        process = psutil.Process(pid)
+        # The same id with another start time is a later process reusing it.
+        return not _is_number(created) or abs(process.create_time() - float(created)) < 1
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:  # someone else's live process
+        return True
+
+
+@contextmanager
+def run_lock(
+    home: Path, run_id: str, *, wait_seconds: float = RUN_LOCK_WAIT_SECONDS
+) -> Iterator[None]:
+    """Hold the state folder ``home`` for one run (``<home>/run.lock``), waiting at most
+    ``wait_seconds`` for the run holding it, with a line printed when the wait begins and one
+    when it ends. Raises ``PlatformError`` when the wait runs out."""
+    home.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(home / LOCK_FILE)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        holder = _holder(home)
+        print(
+            f"run: waiting for the run in progress on {home} ({holder}); "
+            f"at most {_duration(wait_seconds)}",
+            flush=True,
+        )
+        waited = time.monotonic()
+        try:
+            lock.acquire(timeout=wait_seconds)
+        except Timeout:
+            raise PlatformError(
+                f"the run in progress on {home} ({holder}) still holds {home / LOCK_FILE} after "
+                f"{_duration(wait_seconds)} of waiting: let it finish and run again"
+            ) from None
+        print(f"run: the run in progress ended; starting after {time.monotonic() - waited:.1f} s")
+    try:
+        _write_holder(home, run_id)
+        yield
+    finally:
+        (home / LOCK_HOLDER_FILE).unlink(missing_ok=True)
+        lock.release()
+
+
+def _write_holder(home: Path, run_id: str) -> None:
+    holder = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "run_id": run_id,
+    }
+    temporary = home / f".{LOCK_HOLDER_FILE}.{os.getpid()}"
+    temporary.write_text(json.dumps(holder))
+    temporary.replace(home / LOCK_HOLDER_FILE)  # whole or not at all, for a reader waiting
+
+
+def _holder(home: Path) -> str:
+    """Who holds the lock, as ``run R, pid N, started HH:MM:SS`` (as far as known)."""
+    try:
+        holder = json.loads((home / LOCK_HOLDER_FILE).read_text())
+        started = dt.datetime.fromisoformat(holder["started"]).strftime("%H:%M:%S")
+        if psutil.pid_exists(holder["pid"]):  # else left by a killed run; the holder is newer
+            return f"run {holder['run_id']}, pid {holder['pid']}, started {started}"
+    except (OSError, ValueError, KeyError, TypeError):  # just starting: no file yet
+        pass
+    return "a run just starting"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+
+
+def _clock(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp).strftime("%H:%M:%S")
 
 
 def _describe_failure(evaluation) -> str:

@@ -16,7 +16,7 @@ from data_platform.core.settings import (
     WAREHOUSE_URL,
     Settings,
 )
-from data_platform.resources.dbt import WarehouseDbtCliResource, dbt_project
+from data_platform.resources.dbt import WarehouseDbtCliResource, dbt_executable, dbt_project
 from data_platform.resources.lake import LakeFile, LakeResource
 from data_platform.resources.quality_policy import QualityPolicy
 from data_platform.resources.shop_db import ShopDatabaseResource
@@ -50,7 +50,7 @@ def platform_resources(settings: Settings) -> dict:
         "warehouse": WarehouseResource(url=value(WAREHOUSE_URL, settings.warehouse_url)),
         "dbt": WarehouseDbtCliResource(
             project_dir=dbt_project,
-            dbt_executable=settings.dbt_executable,
+            dbt_executable=dbt_executable(settings),
             warehouse_url=value(WAREHOUSE_URL, settings.warehouse_url),
         ),
         "quality": QualityPolicy(

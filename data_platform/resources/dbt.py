@@ -5,11 +5,15 @@ dbt reads its connection from ``dbt_project/profiles.yml``, which reads environm
 derived from ``DATA_PLATFORM_WAREHOUSE_URL`` (:func:`~data_platform.core.settings.dbt_profile_env`), never set by
 hand; :class:`WarehouseDbtCliResource` passes them to each dbt invocation only, so the process
 environment stays as it was.
+
+dbt runs through the ``data-platform-dbt`` wrapper (:mod:`data_platform.core.child_process`),
+so a run killed by any signal, SIGKILL included, takes its dbt with it (:func:`dbt_executable`).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +22,7 @@ from pathlib import Path
 from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject
 from pydantic import Field
 
+from data_platform.core.child_process import DBT_WRAPPER, PARENT_PID
 from data_platform.core.settings import DBT_PROJECT_DIR, Settings, dbt_profile_env
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -36,16 +41,26 @@ class WarehouseDbtCliResource(DbtCliResource):
     )
 
     def cli(self, args, **kwargs) -> DbtCliInvocation:
-        """``DbtCliResource.cli`` with the warehouse's profile variables set for dbt."""
-        with _environment(dbt_profile_env(self.warehouse_url)):
+        """``DbtCliResource.cli`` with the warehouse's profile variables set for dbt, and this
+        process's id for the wrapper to check that its parent is still there."""
+        values = {**dbt_profile_env(self.warehouse_url), PARENT_PID: str(os.getpid())}
+        with _environment(values):
             return super().cli(args, **kwargs)
+
+
+def dbt_executable(settings: Settings) -> str:
+    """What the dbt resource starts: the ``data-platform-dbt`` wrapper beside this interpreter
+    (dbt killed with its parent), else ``Settings.dbt_executable`` (dbt itself: a checkout not
+    installed, where the wrapper's console script does not exist)."""
+    wrapper = Path(sys.executable).parent / DBT_WRAPPER
+    return str(wrapper) if wrapper.is_file() else settings.dbt_executable
 
 
 def dbt_cli(settings: Settings) -> WarehouseDbtCliResource:
     """The dbt resource for command-line use (values, not ``EnvVar``s)."""
     return WarehouseDbtCliResource(
         project_dir=dbt_project,
-        dbt_executable=settings.dbt_executable,
+        dbt_executable=dbt_executable(settings),
         warehouse_url=settings.warehouse_url,
     )
 

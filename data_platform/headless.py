@@ -32,14 +32,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 from dagster import AssetCheckSeverity, DagsterInstance, DagsterRunStatus, RunsFilter
 from filelock import FileLock, Timeout
 
-from data_platform.core.errors import PlatformError
+from data_platform.core.errors import PlatformError, one_line
 from data_platform.core.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_range_tags
 from data_platform.core.settings import PARTITION_START, Settings
 from data_platform.definitions import build_definitions
@@ -73,6 +73,7 @@ class RunSummary:
     checks_failed: list[str]
     failed_steps: list[str]
     run_id: str
+    step_errors: dict[str, str] = field(default_factory=dict)  # step key: its error's first line
 
 
 def data_window(settings: Settings) -> tuple[dt.date, dt.date] | None:
@@ -150,9 +151,11 @@ def _execute(
     )
     seconds = time.monotonic() - started
     evaluations = result.get_asset_check_evaluations()
-    failed_steps = [
-        event.step_key for event in result.all_events if event.event_type_value == "STEP_FAILURE"
-    ]
+    step_errors = {
+        event.step_key: _describe_step_failure(event)
+        for event in result.all_events
+        if event.event_type_value == "STEP_FAILURE"
+    }
     return RunSummary(
         # A failed blocking check stops what is below it only with ERROR severity; WARN reports.
         success=result.success
@@ -166,7 +169,8 @@ def _execute(
         materializations=len(result.get_asset_materialization_events()),
         checks_passed=sum(1 for e in evaluations if e.passed),
         checks_failed=[_describe_failure(e) for e in evaluations if not e.passed],
-        failed_steps=failed_steps,
+        failed_steps=list(step_errors),
+        step_errors=step_errors,
         run_id=result.run_id,
     )
 
@@ -295,9 +299,24 @@ def _clock(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp).strftime("%H:%M:%S")
 
 
+def _describe_step_failure(event) -> str:
+    """The first line of a failed step's error: a Failure's description, or the exception's
+    message (redacted where it was raised)."""
+    data = event.step_failure_data
+    if data.user_failure_data is not None and data.user_failure_data.description:
+        message = data.user_failure_data.description
+    elif data.error is not None:
+        message = data.error.message
+    else:
+        return ""
+    return one_line(message)
+
+
 def _describe_failure(evaluation) -> str:
     metadata = evaluation.metadata
     text = evaluation.asset_check_key.to_user_string()
+    if evaluation.description:
+        text += f": {one_line(evaluation.description)}"
     if "failures_by_check" in metadata:
         text += f" {metadata['failures_by_check'].value}"
     if "failing_sample" in metadata:
@@ -314,5 +333,9 @@ def format_summary(summary: RunSummary) -> str:
         f"  checks: {summary.checks_passed} passed, {len(summary.checks_failed)} failed",
     ]
     lines += [f"  failed check: {name}" for name in summary.checks_failed]
-    lines += [f"  failed step: {step}" for step in summary.failed_steps]
+    lines += [
+        f"  failed step: {step}"
+        + (f": {summary.step_errors[step]}" if summary.step_errors.get(step) else "")
+        for step in summary.failed_steps
+    ]
     return "\n".join(lines)

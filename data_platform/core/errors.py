@@ -73,12 +73,12 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return text
 
 
-def one_line(error: BaseException, limit: int = 300) -> str:
-    """A one-line account of ``error``: its first non-empty line (drivers add hints and the
+def one_line(error: BaseException | str, limit: int = 300) -> str:
+    """A one-line account of ``error`` (an exception or a message): its first non-empty line (drivers add hints and the
     statement on the following lines), at most ``limit`` characters; its class name if it
     says nothing. Not redacted: pass the result through :func:`redact`."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    text = lines[0] if lines else type(error).__name__
+    text = lines[0] if lines else (type(error).__name__ if isinstance(error, BaseException) else "")
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

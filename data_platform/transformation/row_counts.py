@@ -26,10 +26,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import duckdb
-import sqlalchemy as sa
 from dagster import AssetMaterialization, DagsterLogManager, MetadataValue, Output
 
+from data_platform.core.errors import PlatformError
 from data_platform.resources.warehouse import WarehouseResource
 
 COUNTED_MATERIALIZATIONS = ("table", "incremental")
@@ -140,7 +139,9 @@ def with_row_counts(
         started = time.perf_counter()
         try:
             rows = warehouse.query(row_count_sql(list(counted.values()), window))
-        except (duckdb.Error, sa.exc.SQLAlchemyError) as error:
+        # The warehouse's faults, transient or not (resources/faults.py): a count is not
+        # worth retrying the step for.
+        except PlatformError as error:
             log.warning(f"row counts of {len(counted)} tables not recorded: {error}")
         else:
             counts = {row["unique_id"]: int(row["row_count"]) for row in rows}

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, Definitions
+from dagster import AssetCheckSeverity, AssetKey, Definitions
 
 from data_platform.core.lake_layout import (
     landing_daily_path,
@@ -40,8 +40,8 @@ from data_platform.core.lake_layout import (
 from data_platform.core.settings import HOME, Settings
 from data_platform.definitions import build_definitions
 from data_platform.headless import execute
-from data_platform.resources import LakeResource, ShopDatabaseResource, WarehouseResource
 from data_platform.sources.shop_db.tables import customers, order_items, orders
+from tests import in_process
 from tests.conftest import BIN
 from tests.mart_compare import MART_KEYS, differences, read_mart
 from tests.oracle import compute_marts
@@ -49,25 +49,11 @@ from tests.oracle import compute_marts
 FILE_ROW_COLUMN = "file_row_column"
 
 
-class Platform:
-    """The module's state folder, its resources, and in-process runs of single raw assets."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.defs = build_definitions(settings)
-        self.instance = DagsterInstance.ephemeral()
-        self.lake = LakeResource(url=settings.lake_url)
-        self.warehouse = WarehouseResource(url=settings.warehouse_url)
-        self.shop_db = ShopDatabaseResource(url=settings.shop_db_url)
+class Platform(in_process.Platform):
+    """The module's state folder, and in-process runs of single raw assets."""
 
     def load(self, dataset: str, day: dt.date | None = None) -> Outcome:
-        job = self.defs.resolve_implicit_global_asset_job_def()
-        result = job.execute_in_process(
-            instance=self.instance,
-            asset_selection=[AssetKey(["raw", dataset])],
-            partition_key=day.isoformat() if day else None,
-            raise_on_error=False,
-        )
+        result = self.materialize([AssetKey(["raw", dataset])], day)
         checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
         return Outcome(result.success, checks)
 

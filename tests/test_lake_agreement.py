@@ -16,7 +16,6 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,18 +23,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
-from dagster import AssetCheckKey, AssetKey, DagsterInstance
+from dagster import AssetCheckKey, AssetKey
 
 from data_platform.core.lake_layout import raw_partition_path
 from data_platform.core.partitions import partition_range_tags
 from data_platform.core.settings import HOME, Settings
-from data_platform.definitions import build_definitions
 from data_platform.headless import data_window, execute
 from data_platform.loading.raw_asset import verify_lake_files
-from data_platform.resources import LakeResource, ShopDatabaseResource, WarehouseResource
+from data_platform.resources import LakeResource
 from data_platform.sources import DATASETS
 from data_platform.sources.shop_db.datasets import ORDERS
 from data_platform.sources.shop_db.tables import orders
+from tests import in_process
 from tests.conftest import SETTINGS
 
 ORDERS_KEY = AssetKey(["raw", "orders"])
@@ -43,27 +42,15 @@ DAY = dt.date(2018, 9, 3)
 DAY_FILE = raw_partition_path("orders", DAY)
 
 
-class Platform:
-    """The module's state folder, its resources, and in-process runs of its raw assets."""
+class Platform(in_process.Platform):
+    """The module's state folder, and what its tests look at."""
 
     def __init__(self, settings: Settings):
-        self.settings = settings
-        self.defs = build_definitions(settings)
-        self.instance = DagsterInstance.ephemeral()
-        self.lake = LakeResource(url=settings.lake_url)
-        self.warehouse = WarehouseResource(url=settings.warehouse_url)
-        self.shop_db = ShopDatabaseResource(url=settings.shop_db_url)
+        super().__init__(settings)
         self.lake_root = Path(settings.lake_url)
 
     def run(self, keys: list[AssetKey], partition: dt.date | None = None, tags=None):
-        job = self.defs.resolve_implicit_global_asset_job_def()
-        return job.execute_in_process(
-            instance=self.instance,
-            asset_selection=keys,
-            partition_key=partition.isoformat() if partition else None,
-            tags=tags,
-            raise_on_error=False,
-        )
+        return self.materialize(keys, partition, tags)
 
     def day_rows(self) -> list[dict]:
         return self.warehouse.query(
@@ -184,21 +171,12 @@ def test_a_locked_warehouse_fails_after_bounded_retries_and_changes_nothing(plat
     rows = platform.day_rows()
     hold = (
         f"import duckdb, time; c = duckdb.connect({platform.settings.warehouse.path!r}); "
-        "print('locked', flush=True); time.sleep(60)"
+        f"print({in_process.READY!r}, flush=True); time.sleep(60)"
     )
-    holder = subprocess.Popen(
-        [sys.executable, "-c", hold],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with in_process.held_by_another_process(hold):
         started = time.monotonic()
         result = platform.run([ORDERS_KEY], DAY)
         seconds = time.monotonic() - started
-    finally:
-        holder.kill()
-        holder.wait()
     assert not result.success
     retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
     assert len(retries) == 2

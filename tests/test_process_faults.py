@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from data_platform.core.child_process import DBT_WRAPPER, PARENT_PID
 from data_platform.core.errors import PlatformError
 from data_platform.headless import LOCK_HOLDER_FILE, PID_TAG, run_lock
+from tests import in_process
 from tests.conftest import BIN, STATE
 
 DAY = "2018-09-10"
@@ -192,22 +192,13 @@ def test_a_run_that_cannot_get_the_state_folder_in_time_fails_with_a_message(tmp
     hold = (
         "import time; from pathlib import Path; from data_platform.headless import run_lock\n"
         f"with run_lock(Path({str(home)!r}), 'holder-run'):\n"
-        "    print('held', flush=True); time.sleep(120)"
+        f"    print({in_process.READY!r}, flush=True); time.sleep(120)"
     )
-    holder = subprocess.Popen(
-        [sys.executable, "-c", hold],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with in_process.held_by_another_process(hold) as holder:
         started = time.monotonic()
         with pytest.raises(PlatformError) as raised, run_lock(home, "waiter", wait_seconds=1):
             pass
         seconds = time.monotonic() - started
-    finally:
-        holder.kill()
-        holder.wait()
     assert 1 <= seconds < 3, seconds
     assert str(raised.value).startswith(
         f"the run in progress on {home} (run holder-run, pid {holder.pid}, started "

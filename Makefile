@@ -32,13 +32,16 @@ test: install prepare
 	$(BIN)/pytest
 
 ## install: the virtualenv, exactly as uv.lock pins it (TLS trusts the system's certificates,
-## as pip does, for networks behind an inspecting proxy)
+## as pip does, for networks behind an inspecting proxy), with every module compiled to
+## bytecode once: where PYTHONDONTWRITEBYTECODE is set (as on CI machines and in many
+## containers) Python would otherwise compile about 3,400 modules again in every process,
+## 5 s of each run, dbt invocation and test (bench/run_profile.py)
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	UV_PROJECT_ENVIRONMENT=$(VENV) UV_SYSTEM_CERTS=1 $(BIN)/uv sync --frozen --inexact
+	UV_PROJECT_ENVIRONMENT=$(VENV) UV_SYSTEM_CERTS=1 $(BIN)/uv sync --frozen --inexact --compile-bytecode
 	touch $@
 
 ## seed: the demo sources (jafgen, SEED_YEARS years), unless the shop database has orders

@@ -12,8 +12,10 @@ from data_platform.core.errors import redact
 from data_platform.core.partitions import (
     chunk_days,
     days_in_window,
+    dbt_partition_env,
     dbt_partition_vars,
     parse_partition_range,
+    run_partition_env,
 )
 from data_platform.core.warehouse_url import parse_warehouse_url
 from data_platform.sources.landing import datasets as landing
@@ -142,6 +144,56 @@ def test_partition_window_to_dbt_vars():
     assert january == {"min_date": "2019-01-01", "max_date": "2019-01-31"}
     with pytest.raises(ValueError, match="empty partition window"):
         dbt_partition_vars(dt.datetime(2019, 1, 1), dt.datetime(2019, 1, 1))
+
+
+def test_partition_window_to_dbt_environment():
+    window = dbt_partition_vars(dt.datetime(2019, 1, 1), dt.datetime(2019, 2, 1))
+    assert dbt_partition_env(window) == {
+        "DATA_PLATFORM_DBT_MIN_DATE": "2019-01-01",
+        "DATA_PLATFORM_DBT_MAX_DATE": "2019-01-31",
+    }
+    range_run = {"dagster/asset_partition_range_start": "2019-01-01"}
+    range_run["dagster/asset_partition_range_end"] = "2019-01-31"
+    assert run_partition_env(range_run) == dbt_partition_env(window)
+    one_day = run_partition_env({"dagster/partition": "2019-01-05"})
+    assert set(one_day.values()) == {"2019-01-05"}
+    assert run_partition_env({"dagster/backfill": "x"}) == {}
+    # The names the dbt macro reads.
+    macro = (settings.DBT_PROJECT_DIR / "macros" / "partition_window.sql").read_text()
+    assert all(f"env_var('{name}'" in macro for name in dbt_partition_env(window))
+
+
+def test_dbt_resource_overrides_still_exist_in_dagster_dbt():
+    """The resource overrides two private methods of dagster-dbt (resources/dbt.py): if an
+    upgrade renames them, the overrides would silently stop saving dbt's start-up."""
+    from dagster_dbt import DbtCliResource
+    from dbt.version import __version__
+
+    from data_platform.resources.dbt import WarehouseDbtCliResource, dbt_project
+
+    for name in ("_cli_version", "_initialize_dbt_core_adapter"):
+        assert name in vars(DbtCliResource), name
+    resource = WarehouseDbtCliResource(
+        project_dir=dbt_project, dbt_executable="/bin/false", warehouse_url="duckdb:///x"
+    )
+    # No `dbt --version` subprocess (/bin/false would fail it) and no adapter.
+    assert str(resource._cli_version) == __version__
+    assert resource._initialize_dbt_core_adapter(["build"]) is None
+
+
+def test_planned_events_per_asset_only_while_enabled(monkeypatch):
+    from data_platform.headless import PLANNED_SUBSET_ENV, planned_events_per_asset
+
+    monkeypatch.delenv(PLANNED_SUBSET_ENV, raising=False)
+    with planned_events_per_asset(False):
+        assert PLANNED_SUBSET_ENV not in os.environ
+    with planned_events_per_asset(True):
+        assert os.environ[PLANNED_SUBSET_ENV] == "true"
+    assert PLANNED_SUBSET_ENV not in os.environ
+    monkeypatch.setenv(PLANNED_SUBSET_ENV, "false")  # the user's choice wins
+    with planned_events_per_asset(True):
+        assert os.environ[PLANNED_SUBSET_ENV] == "false"
+    assert os.environ[PLANNED_SUBSET_ENV] == "false"
 
 
 def test_dbt_build_arguments():

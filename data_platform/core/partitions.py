@@ -7,13 +7,14 @@ A partition is one calendar day of the source's local, zone-less timestamps: par
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from dagster import DailyPartitionsDefinition
 
 # Tags that make one run cover a range of partitions (with BackfillPolicy.single_run).
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+PARTITION_TAG = "dagster/partition"
 
 
 def partition_range_tags(first_day: str, last_day: str) -> dict[str, str]:
@@ -59,6 +60,32 @@ def dbt_partition_vars(start: dt.datetime, end: dt.datetime) -> dict[str, str]:
     if not days:
         raise ValueError(f"empty partition window {start}..{end}")
     return {"min_date": days[0].isoformat(), "max_date": days[-1].isoformat()}
+
+
+# The environment variables the dbt macro ``partition_window`` reads (dbt vars of the same
+# names, given on a command line, win).
+DBT_PARTITION_ENV = {
+    "min_date": "DATA_PLATFORM_DBT_MIN_DATE",
+    "max_date": "DATA_PLATFORM_DBT_MAX_DATE",
+}
+
+
+def dbt_partition_env(dbt_vars: Mapping[str, str]) -> dict[str, str]:
+    """The partition window of :func:`dbt_partition_vars` as dbt's environment variables
+    (:data:`DBT_PARTITION_ENV`; pure)."""
+    return {DBT_PARTITION_ENV[name]: value for name, value in dbt_vars.items()}
+
+
+def run_partition_env(tags: Mapping[str, str]) -> dict[str, str]:
+    """The dbt environment of a run's partition window, read from its tags (a range, or one
+    partition), for a dbt step that is not partitioned itself; empty for a run without
+    partitions (pure). Both dbt steps of a run then start dbt with the same environment, so
+    the second one's partial parse has nothing to re-parse."""
+    first = tags.get(RANGE_START_TAG) or tags.get(PARTITION_TAG)
+    last = tags.get(RANGE_END_TAG) or tags.get(PARTITION_TAG)
+    if not first or not last:
+        return {}
+    return dbt_partition_env({"min_date": first, "max_date": last})
 
 
 def chunk_days(days: list[dt.date], size: int) -> Iterator[list[dt.date]]:

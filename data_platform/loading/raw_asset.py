@@ -30,7 +30,7 @@ from dagster import (
 
 from data_platform.core.datasets import PARTITION_COLUMN, Dataset, raw_key
 from data_platform.core.lake_layout import RAW, raw_partition_path, raw_table_path
-from data_platform.core.partitions import RANGE_END_TAG, RANGE_START_TAG
+from data_platform.core.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
 from data_platform.quality import freshness
 from data_platform.quality.lake_checks import (
     LAKE_FILES_CHECK,
@@ -56,7 +56,6 @@ FRESHNESS = {"daily": freshness.DAILY_INGEST, "on_delivery": freshness.REFERENCE
 RAW_RETRY_POLICY = RetryPolicy(
     max_retries=2, delay=2, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
 )
-PARTITION_TAG = "dagster/partition"
 
 
 def raw_asset(

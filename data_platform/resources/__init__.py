@@ -16,7 +16,12 @@ from data_platform.core.settings import (
     WAREHOUSE_URL,
     Settings,
 )
-from data_platform.resources.dbt import WarehouseDbtCliResource, dbt_executable, dbt_project
+from data_platform.resources.dbt import (
+    WarehouseDbtCliResource,
+    dbt_executable,
+    dbt_project,
+    dbt_target_dir,
+)
 from data_platform.resources.lake import LakeFile, LakeResource
 from data_platform.resources.quality_policy import QualityPolicy
 from data_platform.resources.shop_db import ShopDatabaseResource
@@ -52,6 +57,7 @@ def platform_resources(settings: Settings) -> dict:
             project_dir=dbt_project,
             dbt_executable=dbt_executable(settings),
             warehouse_url=value(WAREHOUSE_URL, settings.warehouse_url),
+            target_dir=str(dbt_target_dir(settings)),
         ),
         "quality": QualityPolicy(
             max_quarantine_percent=EnvVar.int(QUARANTINE_MAX_PERCENT)

@@ -8,18 +8,45 @@ environment stays as it was.
 
 dbt runs through the ``data-platform-dbt`` wrapper (:mod:`data_platform.core.child_process`),
 so a run killed by any signal, SIGKILL included, takes its dbt with it (:func:`dbt_executable`).
+
+What a dbt step pays before dbt works, and what this resource leaves out of dagster-dbt's
+``cli()`` (measured on this project: ``bench/run_profile.py``):
+
+- ``dbt --version`` in a subprocess, once per run (dagster-dbt's ``_cli_version``, to tell dbt
+  Core from the Fusion engine): 2.5-3 s. The dbt this resource starts is the dbt-core installed
+  beside it (``data-platform-dbt`` execs it), so its version is read from the package.
+- A dbt adapter built in the Dagster process for each invocation (``_initialize_dbt_core_adapter``,
+  0.3-1.6 s), which dagster-dbt uses only for ``fetch_row_counts()`` and
+  ``fetch_column_metadata()``: the platform uses neither (row counts are counted after dbt
+  exits, :mod:`data_platform.transformation.row_counts`; column schemas come from the
+  contracts).
+- dbt's parse. Each state folder keeps its dbt artifacts in ``<home>/dbt/target`` (not in the
+  project folder, where every invocation's folder piled up): dagster-dbt copies
+  ``partial_parse.msgpack`` from there into each invocation's folder, and
+  :meth:`WarehouseDbtCliResource.keep_partial_parse` writes the invocation's back, so the next
+  one parses only what changed. The daily step passes its partition window in the
+  environment (``DATA_PLATFORM_DBT_MIN_DATE``/``_MAX_DATE``, read by the ``partition_window``
+  macro), not as ``--vars``: dbt re-parses the whole project when its vars change, but only
+  the files that read an environment variable when that variable changes.
+
+The first two are dagster-dbt's private methods, overridden here; ``tests/test_helpers.py``
+fails if dagster-dbt renames them.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from functools import cached_property
 from pathlib import Path
 
 from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject
+from dbt.version import __version__ as DBT_CORE_VERSION
+from packaging import version
 from pydantic import Field
 
 from data_platform.core.child_process import DBT_WRAPPER, PARENT_PID
@@ -32,20 +59,64 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 _ENVIRONMENT = threading.Lock()
 
 
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+
+
 class WarehouseDbtCliResource(DbtCliResource):
-    """dagster-dbt's CLI resource, with the dbt profile of the warehouse at ``warehouse_url``."""
+    """dagster-dbt's CLI resource, with the dbt profile of the warehouse at ``warehouse_url``,
+    the artifacts of each invocation under ``target_dir``, and without the work dagster-dbt
+    does for features the platform does not use (see the module's docstring)."""
 
     warehouse_url: str = Field(
         description="The warehouse dbt builds in (DATA_PLATFORM_WAREHOUSE_URL): it picks the "
         "dbt target and the connection profiles.yml reads."
     )
+    target_dir: str | None = Field(
+        default=None,
+        description="Where each dbt invocation writes its artifacts and logs (a folder per "
+        "invocation) and where the state folder's partial parse is kept: <home>/dbt/target. "
+        "Default: dbt_project/target.",
+    )
 
-    def cli(self, args, **kwargs) -> DbtCliInvocation:
-        """``DbtCliResource.cli`` with the warehouse's profile variables set for dbt, and this
-        process's id for the wrapper to check that its parent is still there."""
-        values = {**dbt_profile_env(self.warehouse_url), PARENT_PID: str(os.getpid())}
+    def cli(self, args, *, env: Mapping[str, str] | None = None, **kwargs) -> DbtCliInvocation:
+        """``DbtCliResource.cli`` with the warehouse's profile variables and ``env`` set for
+        dbt, and this process's id for the wrapper to check that its parent is still there."""
+        values = {
+            **dbt_profile_env(self.warehouse_url),
+            **(env or {}),
+            PARENT_PID: str(os.getpid()),
+        }
+        if self.target_dir:
+            target = Path(self.target_dir)
+            _seed_partial_parse(target)
+            # dagster-dbt reads it (_get_dbt_target_path) for the invocation's folder and
+            # the partial parse it copies there.
+            values["DBT_TARGET_PATH"] = str(target)
         with _environment(values):
             return super().cli(args, **kwargs)
+
+    def keep_partial_parse(self, invocation: DbtCliInvocation) -> None:
+        """Keep the invocation's partial parse for the next one (replacing the state folder's
+        atomically); nothing when dbt wrote none or ``target_dir`` is not set."""
+        written = Path(invocation.target_path) / PARTIAL_PARSE_FILE
+        if not self.target_dir or not written.is_file():
+            return
+        kept = Path(self.target_dir) / PARTIAL_PARSE_FILE
+        staged = kept.with_name(f".{PARTIAL_PARSE_FILE}.{os.getpid()}")
+        with suppress(OSError):  # a lost partial parse costs the next invocation a full parse
+            shutil.copyfile(written, staged)
+            os.replace(staged, kept)
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        # Overrides dagster-dbt's `dbt --version` subprocess: the dbt started is this
+        # environment's dbt-core (see dbt_executable).
+        return version.parse(DBT_CORE_VERSION)
+
+    def _initialize_dbt_core_adapter(self, args):
+        # dagster-dbt builds an adapter in this process for fetch_row_counts() and
+        # fetch_column_metadata() only; the platform uses neither.
+        return None
 
 
 def dbt_executable(settings: Settings) -> str:
@@ -56,13 +127,33 @@ def dbt_executable(settings: Settings) -> str:
     return str(wrapper) if wrapper.is_file() else settings.dbt_executable
 
 
+def dbt_target_dir(settings: Settings) -> Path:
+    """The state folder's dbt artifacts: ``<home>/dbt/target``."""
+    return settings.home / "dbt" / "target"
+
+
 def dbt_cli(settings: Settings) -> WarehouseDbtCliResource:
-    """The dbt resource for command-line use (values, not ``EnvVar``s)."""
+    """The dbt resource for command-line use (values, not ``EnvVar``s). Its artifacts stay in
+    ``dbt_project/target``: ``prepare`` writes the manifest the code location reads there."""
     return WarehouseDbtCliResource(
         project_dir=dbt_project,
         dbt_executable=dbt_executable(settings),
         warehouse_url=settings.warehouse_url,
     )
+
+
+def _seed_partial_parse(target: Path) -> None:
+    # A state folder's first invocation starts from the prepared project's partial parse
+    # (dbt itself re-parses in full if it was made for another profile).
+    kept = target / PARTIAL_PARSE_FILE
+    prepared = dbt_project.project_dir / "target" / PARTIAL_PARSE_FILE
+    if kept.exists() or not prepared.is_file():
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    staged = kept.with_name(f".{PARTIAL_PARSE_FILE}.{os.getpid()}")
+    with suppress(OSError):
+        shutil.copyfile(prepared, staged)
+        os.replace(staged, kept)
 
 
 def prepare_manifest(settings: Settings) -> bool:

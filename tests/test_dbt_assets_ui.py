@@ -348,19 +348,11 @@ def test_dbt_checks_evaluate_once_per_run_so_their_specs_are_unpartitioned(graph
         assert graph.get_check_spec(key).partitions_def is None, key
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Dagster 1.13.27: a run whose last asset step (in step-key order; raw__tweets here) "
-        "is daily-partitioned stores the run's partitions_subset, and every check of the run, "
-        "partitioned or not, is planned once per partition of it "
-        "(DagsterRun.get_resolved_partitions_subset_for_events ignores the check's own "
-        "partitions_def); the evaluation, of an unpartitioned check, is one more row, so "
-        "the planned ones stay and the UI shows them as Skipped. Remove this mark when "
-        "Dagster fixes it."
-    ),
-)
 def test_a_range_run_records_one_execution_per_check(full_run):
+    """Dagster 1.13 plans every check of a run once per partition of the run's range when the
+    run's last asset step in step-key order is partitioned; the unpartitioned dbt step is named
+    to sort last (transformation/dbt_assets.py: DBT_ASSETS). Fails if a step sorting after it
+    is partitioned, or the check would show Skipped executions beside its result."""
     run_id = full_run_id(full_run)
     instance = DagsterInstance.get()
     key = AssetCheckKey(AssetKey(["marts", "dim_customers"]), "unique_dim_customers_customer_id")

@@ -11,6 +11,9 @@ PORT ?= 3000
 export DATA_PLATFORM_HOME ?= $(CURDIR)/.data
 export DAGSTER_HOME ?= $(DATA_PLATFORM_HOME)/dagster
 export DO_NOT_TRACK := 1
+# Dagster writes a range run's materializations in batches of this many on PostgreSQL storage
+# (the production instance); SQLite writes them one at a time whatever it says.
+export DAGSTER_EVENT_BATCH_SIZE ?= 500
 # dg keeps its own telemetry switch in its user configuration file; in dagster-dg-cli 1.13 it
 # reads the switch from there (and from $DAGSTER_HOME/dagster.yaml), not from [tool.dg.cli] in
 # pyproject.toml. This one has it off.

@@ -31,7 +31,11 @@ per asset naming the range. The trade, as Dagster's maintainers describe it (dag
 PR 29288, issue 32242): if such a run fails, its partitions show as missing, not failed, in the
 UI's partition bar (the run itself shows as failed, and each partition still gets its own
 materialization with its row count when it succeeds). Runs of a month or less, the daily and
-the sensors' runs among them, keep one planned event per partition.
+the sensors' runs among them, keep one planned event per partition. Every headless run also
+sets ``DAGSTER_EVENT_BATCH_SIZE`` (:func:`event_batches`): on PostgreSQL storage Dagster then
+writes a range output's materializations in batches. The Makefile sets the batch size for
+``dg dev`` (daemon, webserver, run workers) as well, and leaves Dagster's default of one planned
+event per partition to the runs launched there.
 """
 
 from __future__ import annotations
@@ -61,6 +65,8 @@ from data_platform.sources import SOURCES
 # Longest range whose runs keep Dagster's one planned event per partition (see the docstring).
 PLANNED_PER_PARTITION_MAX_DAYS = 31
 PLANNED_SUBSET_ENV = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
+EVENT_BATCH_ENV = "DAGSTER_EVENT_BATCH_SIZE"
+EVENT_BATCH_SIZE = 500
 
 # How long a run waits for the run in progress on its state folder (a full run of a year's
 # data takes about two minutes on a laptop; a backfill of years, tens of minutes).
@@ -160,7 +166,7 @@ def _execute(
     job = defs.resolve_job_def(job_name)
     started = time.monotonic()
     days = (window[1] - window[0]).days + 1 if window else 0
-    with planned_events_per_asset(days > PLANNED_PER_PARTITION_MAX_DAYS):
+    with planned_events_per_asset(days > PLANNED_PER_PARTITION_MAX_DAYS), event_batches():
         result = job.execute_in_process(
             instance=instance,
             run_id=run_id,
@@ -198,14 +204,29 @@ def planned_events_per_asset(enabled: bool) -> Iterator[None]:
     """While the block runs (and ``enabled``), Dagster writes one planned event per asset for
     a run over a partition range, instead of one per partition (see the module's docstring).
     Leaves the variable as it found it; a value set by the user is kept."""
-    if not enabled or PLANNED_SUBSET_ENV in os.environ:
+    with _environment_defaults({PLANNED_SUBSET_ENV: "true"} if enabled else {}):
         yield
-        return
-    os.environ[PLANNED_SUBSET_ENV] = "true"
+
+
+@contextmanager
+def event_batches() -> Iterator[None]:
+    """While the block runs, Dagster writes the events it emits in batches (a range output's
+    materializations, the planned events) in groups of :data:`EVENT_BATCH_SIZE`: one
+    statement each on PostgreSQL storage (the production instance), one at a time as before
+    on SQLite, which has no batch write. A value set by the user is kept."""
+    with _environment_defaults({EVENT_BATCH_ENV: str(EVENT_BATCH_SIZE)}):
+        yield
+
+
+@contextmanager
+def _environment_defaults(values: dict[str, str]) -> Iterator[None]:
+    added = [name for name in values if name not in os.environ]
+    os.environ.update({name: values[name] for name in added})
     try:
         yield
     finally:
-        os.environ.pop(PLANNED_SUBSET_ENV, None)
+        for name in added:
+            os.environ.pop(name, None)
 
 
 def process_tags() -> dict[str, str]:

@@ -249,7 +249,7 @@ class RunProgress:
             )
 
     def _beat(self) -> None:
-        while not self._stop.wait(1.0):
+        while not self._stop.wait(min(1.0, self._heartbeat_seconds)):
             with self._lock:
                 if time.monotonic() - self._said >= self._heartbeat_seconds:
                     self._say(self.status())

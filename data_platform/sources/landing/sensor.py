@@ -118,20 +118,20 @@ def plan_runs(
 
 
 def already_loaded(
-    listing: list[LakeFile], loaded_since: Mapping[tuple[str, str | None], float]
+    listing: list[LakeFile], run_starts: Mapping[tuple[str, str | None], float]
 ) -> dict[str, str]:
     """The cursor a sensor without one starts from (pure; unit-tested): ``{path: version}`` of
     every landing file of ``listing`` modified before the start of the run that last
-    materialized what it holds. ``loaded_since`` maps ``(dataset name, day)`` (day ``None``
-    for a reference dataset) to that run's start, in seconds since the epoch. A file whose
-    modification time is unknown, or whose partition no run materialized, is left out: the
-    first tick requests it."""
+    materialized what it holds. ``run_starts`` (:func:`loaded_since`) maps ``(dataset name,
+    day)``, day ``None`` for a reference dataset, to that run's start in seconds since the
+    epoch. A file whose modification time is unknown, or whose partition no run
+    materialized, is left out: the first tick requests it."""
     cursor = {}
     for file in listing:
         found = landing_file(file.path)
         if found is None or file.modified is None:
             continue
-        since = loaded_since.get((found[0].name, found[1]))
+        since = run_starts.get((found[0].name, found[1]))
         if since is not None and file.modified < since:
             cursor[file.path] = file.version
     return cursor

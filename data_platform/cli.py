@@ -281,7 +281,9 @@ def _initialize_pools() -> None:
 
 def _run(args, settings: Settings, partitions) -> int:
     # The code location (Dagster, dagster-dbt, the sources: seconds of imports): loaded once
-    # the settings, the state folder and the servers are known to be usable.
+    # the settings, the state folder and the servers are known to be usable. Said first, so
+    # the seconds it takes are not silent.
+    print("run: loading the code location", flush=True)
     from data_platform.headless import data_window, run_all
 
     if args.job:

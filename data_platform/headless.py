@@ -6,6 +6,9 @@ instance at ``$DAGSTER_HOME``, so it shows in the UI like any other run. It does
 through the run queue: while Dagster's daemon runs warehouse jobs, launch from the UI instead
 (see the README's backfill runbook).
 
+What it prints while the run goes is its progress (:mod:`data_platform.progress`); Dagster's
+log lines and the run's own output go to ``<home>/logs/run-<run_id>.log``.
+
 Faults of the run's own process:
 
 - **One run at a time per state folder** (:func:`run_lock`): a second headless run on the same
@@ -52,13 +55,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-from dagster import AssetCheckSeverity, DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import (
+    AssetCheckSeverity,
+    DagsterInstance,
+    DagsterRunStatus,
+    Definitions,
+    RunsFilter,
+)
 from filelock import FileLock, Timeout
 
 from data_platform.core.errors import PlatformError, one_line
 from data_platform.core.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_range_tags
 from data_platform.core.settings import PARTITION_START, Settings
 from data_platform.definitions import build_definitions
+from data_platform.progress import RUN_CONFIG as PROGRESS_RUN_CONFIG
+from data_platform.progress import RunProgress, log_path
 from data_platform.resources import open_resources
 from data_platform.sources import SOURCES
 
@@ -163,13 +174,17 @@ def _execute(
         if window[1] >= dt.datetime.now(dt.UTC).date():
             raise ValueError(f"{window[1]} has no partition yet (the last one is yesterday's)")
         tags = partition_range_tags(window[0].isoformat(), window[1].isoformat())
-    job = defs.resolve_job_def(job_name)
+    # Progress on the terminal instead of Dagster's console lines, which go to a log file.
+    progress = RunProgress(run_id, job_name, log_path(settings.home, run_id), window)
+    job = Definitions.merge(defs, progress.definitions()).resolve_job_def(job_name)
     started = time.monotonic()
     days = (window[1] - window[0]).days + 1 if window else 0
-    with planned_events_per_asset(days > PLANNED_PER_PARTITION_MAX_DAYS), event_batches():
+    planned = planned_events_per_asset(days > PLANNED_PER_PARTITION_MAX_DAYS)
+    with progress, planned, event_batches():
         result = job.execute_in_process(
             instance=instance,
             run_id=run_id,
+            run_config=PROGRESS_RUN_CONFIG,
             tags={**tags, **process_tags()},
             raise_on_error=False,
         )

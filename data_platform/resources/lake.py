@@ -16,6 +16,7 @@ fail at once, a reset connection or a timeout is retried by the step's policy.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import uuid
@@ -38,15 +39,19 @@ _TMP_PREFIX = ".tmp-"
 
 @dataclass(frozen=True)
 class LakeFile:
-    """One file in the lake: its path below the root, size in bytes, and content version.
+    """One file in the lake: its path below the root, size in bytes, content version, and when
+    it last changed.
 
     ``version`` changes whenever the content changes: the object's ETag on S3, a content hash
     for local files. A sensor uses it to tell a re-delivered file from one already processed.
+    ``modified``: seconds since the epoch (a local file's mtime, an object's LastModified on
+    the store's clock), ``None`` when the store does not say.
     """
 
     path: str
     size: int
     version: str
+    modified: float | None = None
 
 
 @dataclass(frozen=True)
@@ -243,7 +248,8 @@ class LakeResource(ConfigurableResource):
             if info.get("type") != "file" or full.rsplit("/", 1)[-1].startswith(_TMP_PREFIX):
                 continue
             version = self._version(fs, full, info)
-            files.append(LakeFile(full[len(root) + 1 :], int(info.get("size") or 0), version))
+            size = int(info.get("size") or 0)
+            files.append(LakeFile(full[len(root) + 1 :], size, version, _modified(info)))
         return sorted(files, key=lambda f: f.path)
 
     def _version(self, fs: fsspec.AbstractFileSystem, full: str, info: dict) -> str:
@@ -255,3 +261,13 @@ class LakeResource(ConfigurableResource):
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)
         return digest.hexdigest()
+
+
+def _modified(info: dict) -> float | None:
+    """When a listed file last changed, from fsspec's details: ``mtime`` (local), or
+    ``LastModified`` (s3fs), in seconds since the epoch."""
+    mtime = info.get("mtime")
+    if isinstance(mtime, int | float):
+        return float(mtime)
+    last = info.get("LastModified")
+    return last.timestamp() if isinstance(last, dt.datetime) else None

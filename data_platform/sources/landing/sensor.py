@@ -6,6 +6,15 @@ most once. A file is requested again only when its content (version) changes. De
 trigger nothing. At most :data:`MAX_FILES_PER_TICK` files are taken per tick; the rest wait for
 the next tick.
 
+Without a cursor (the first tick, or after a reset in the UI) the sensor starts from what is
+already loaded (:func:`already_loaded`): a file last modified before the start of the run
+that last materialized its partition (its day of a daily dataset; a reference dataset as a
+whole) was read by that run, so its current version goes into the cursor unrequested. The
+first tick after ``make dev``'s bootstrap run therefore requests nothing; a file written or
+touched after that run started is requested. Two limits, both only for that first tick: the
+comparison takes the file's time from the store (S3's clock against this machine's), and a
+copy that keeps an older modification time (``cp -p``, ``rsync -t``) counts as loaded.
+
 Runs requested:
 
 - reference files (products, stores, supplies): one run of ``reference_files_job``. The daily
@@ -19,18 +28,21 @@ Runs requested:
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from dagster import (
+    DagsterInstance,
     DefaultSensorStatus,
     RunRequest,
+    RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
     sensor,
 )
 
+from data_platform.core.datasets import Dataset
 from data_platform.core.lake_layout import LANDING
 from data_platform.core.partitions import partition_range_tags
 from data_platform.resources.lake import LakeFile, LakeResource
@@ -42,6 +54,8 @@ from data_platform.sources.landing.jobs import (
 from data_platform.sources.landing.layout import landing_file
 
 MAX_FILES_PER_TICK = 500
+# Materialization records read at a time when a first tick looks for what is loaded.
+_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -103,6 +117,61 @@ def plan_runs(
     return runs, cursor
 
 
+def already_loaded(
+    listing: list[LakeFile], run_starts: Mapping[tuple[str, str | None], float]
+) -> dict[str, str]:
+    """The cursor a sensor without one starts from (pure; unit-tested): ``{path: version}`` of
+    every landing file of ``listing`` modified before the start of the run that last
+    materialized what it holds. ``run_starts`` (:func:`loaded_since`) maps ``(dataset name,
+    day)``, day ``None`` for a reference dataset, to that run's start in seconds since the
+    epoch. A file whose modification time is unknown, or whose partition no run
+    materialized, is left out: the first tick requests it."""
+    cursor = {}
+    for file in listing:
+        found = landing_file(file.path)
+        if found is None or file.modified is None:
+            continue
+        since = run_starts.get((found[0].name, found[1]))
+        if since is not None and file.modified < since:
+            cursor[file.path] = file.version
+    return cursor
+
+
+def loaded_since(
+    instance: DagsterInstance, listing: list[LakeFile]
+) -> dict[tuple[str, str | None], float]:
+    """For the datasets and days of the landing files in ``listing``: when the run that last
+    materialized each started (``(dataset name, day or None)``: seconds since the epoch), from
+    the instance's materializations, newest first, until every day is found."""
+    wanted: dict[Dataset, set[str | None]] = {}
+    for file in listing:
+        if found := landing_file(file.path):
+            wanted.setdefault(found[0], set()).add(found[1])
+    run_of: dict[tuple[str, str | None], str] = {}
+    for dataset, days in wanted.items():
+        if None in days:
+            event = instance.get_latest_materialization_event(dataset.asset_key)
+            if event is not None:
+                run_of[(dataset.name, None)] = event.run_id
+            continue
+        missing, cursor = set(days), None
+        while missing:
+            page = instance.fetch_materializations(dataset.asset_key, limit=_PAGE, cursor=cursor)
+            for record in page.records:
+                if record.partition_key in missing:
+                    missing.discard(record.partition_key)
+                    run_of[(dataset.name, record.partition_key)] = record.run_id
+            if not page.has_more:
+                break
+            cursor = page.cursor
+    run_ids = sorted(set(run_of.values()))
+    started = {}
+    for first in range(0, len(run_ids), _PAGE):
+        records = instance.get_run_records(RunsFilter(run_ids=run_ids[first : first + _PAGE]))
+        started.update({r.dagster_run.run_id: r.start_time for r in records if r.start_time})
+    return {key: started[run] for key, run in run_of.items() if run in started}
+
+
 def daily_facts(asset_graph) -> set:
     """The partitioned assets below the reference data (the daily facts, restated when it
     changes), by key."""
@@ -131,7 +200,13 @@ def _contiguous(daily: list[tuple[str, LakeFile]]):
     description="Materializes the raw assets of new or changed files in the lake's landing zone.",
 )
 def landing_sensor(context: SensorEvaluationContext, lake: LakeResource):
-    seen = json.loads(context.cursor) if context.cursor else {}
+    listing = lake.list_files(LANDING)
+    if context.cursor:
+        seen = json.loads(context.cursor)
+    else:
+        # No cursor yet: what earlier runs (make dev's bootstrap, say) loaded is not new.
+        seen = already_loaded(listing, loaded_since(context.instance, listing))
+        context.log.info(f"no cursor: {len(seen)} landing files already loaded by earlier runs")
 
     graph = context.repository_def.asset_graph
 
@@ -141,7 +216,7 @@ def landing_sensor(context: SensorEvaluationContext, lake: LakeResource):
             days |= context.instance.get_materialized_partitions(key)
         return (min(days), max(days)) if days else None
 
-    runs, cursor = plan_runs(lake.list_files(LANDING), seen, facts_range=facts_range)
+    runs, cursor = plan_runs(listing, seen, facts_range=facts_range)
     if not runs:
         return SensorResult(
             skip_reason=SkipReason("no new or changed landing files"),

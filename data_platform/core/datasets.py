@@ -3,8 +3,9 @@
 A :class:`Dataset` states a raw dataset's columns (name, Arrow type, description and row
 rules), its key, how it is partitioned, which dimensions its rows point at and how often it is
 delivered. From it come the Arrow schema the lake and the warehouse are written with
-(:attr:`Dataset.schema`), the pandera schema every batch is screened with
-(:attr:`Dataset.pandera_schema`), the column schema the UI shows (:attr:`Dataset.table_schema`)
+(:attr:`Dataset.schema`), the row rules every batch is screened with
+(:mod:`data_platform.quality.row_rules`, whose meaning is the pandera schema
+:attr:`Dataset.pandera_schema`), the column schema the UI shows (:attr:`Dataset.table_schema`)
 and the asset key ``raw/<name>``. Each source declares its datasets in its own folder
 (``data_platform/sources/<source>/datasets.py``).
 
@@ -56,12 +57,19 @@ class Column:
 
 @dataclass(frozen=True)
 class RowRule:
-    """A rule across columns of one row (``holds(frame)`` is True where the row passes),
-    reported on ``column``."""
+    """A rule across columns of one row, reported on ``column``: ``holds(rows)`` takes an
+    Arrow table of the dataset's source columns and gives one boolean per row, true where the
+    row passes (an Arrow compute expression over whole columns: the screening runs it on every
+    batch)."""
 
     name: str
     column: str
-    holds: Callable[[pd.DataFrame], pd.Series]
+    holds: Callable[[pa.Table], pa.ChunkedArray]
+
+    def holds_on_frame(self, frame: pd.DataFrame) -> pd.Series:
+        """:attr:`holds` on a pandas frame (the pandera schema's form), indexed as ``frame``."""
+        passes = self.holds(pa.Table.from_pandas(frame, preserve_index=False))
+        return pd.Series(passes.to_numpy(zero_copy_only=False), index=frame.index, dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -140,7 +148,9 @@ class Dataset:
     def pandera_schema(self) -> pandera.DataFrameSchema:
         """The row rules as a pandera schema over typed rows without lineage columns
         (``int64`` as pandas ``Int64``, ``bool`` as ``boolean``, timestamps as
-        ``datetime64[ns]``); strict: no column outside the contract."""
+        ``datetime64[ns]``); strict: no column outside the contract. What the rules mean: the
+        screening evaluates them column-wise (:mod:`data_platform.quality.row_rules`), and the
+        tests hold both to the same failures."""
         return pandera.DataFrameSchema(
             {
                 c.name: pandera.Column(
@@ -151,16 +161,11 @@ class Dataset:
                 )
                 for c in self.columns
             },
-            checks=[pandera.Check(rule.holds, name=rule.name) for rule in self.row_rules],
+            checks=[pandera.Check(rule.holds_on_frame, name=rule.name) for rule in self.row_rules],
             unique=list(self.key) if self.composite_unique else None,
             strict=True,
             name=self.table,
         )
-
-    @property
-    def rule_columns(self) -> dict[str, str]:
-        """The column each row rule's failures are reported on."""
-        return {rule.name: rule.column for rule in self.row_rules}
 
 
 def raw_key(name: str) -> AssetKey:

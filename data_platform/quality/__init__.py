@@ -1,2 +1,3 @@
-"""Data quality: the quarantine policy, the contracts' row rules (pandera), the raw assets'
-three blocking checks, freshness policies and schema-change checks."""
+"""Data quality: the quarantine policy, the contracts' row rules (column-wise, as their pandera
+schemas define them), the raw assets' three blocking checks, freshness policies and
+schema-change checks."""

@@ -27,6 +27,19 @@ A quarantine record (:data:`QUARANTINE_SCHEMA`, table ``quarantine.<dataset>``, 
 ``quarantine/``): the partition, the source (file or table), the line in the file or the row's
 key, the first failed rule with its column, value and a readable message, every failure as
 JSON, the original values as JSON (text as read), the load time (UTC) and the run id.
+
+How it runs (chosen for throughput, the outcome unchanged): every rule is evaluated column-wise
+on the batch's Arrow table with Arrow compute kernels (:mod:`data_platform.quality.columnar`,
+:mod:`data_platform.quality.row_rules`): nulls, ranges, lengths, duplicates, references and
+keys elsewhere are masks over whole columns, and only the failing rows (normally a tiny share)
+become Python objects (:class:`Failure`, records, JSON of the originals). Exact copies are
+looked for among rows sharing a key only. Before, the batch went through pandas, pandera and
+per-row Python loops. Measured by ``bench/raw_path.py`` (3 million orders, 0.6 % quarantined,
+two shared cores): screening 111,000 rows/s before, 625,000 after, of which the rules alone
+1.06 million and the warehouse look-ups the rest. The failures, their order,
+values and messages are those of the pandera screening (``tests/test_row_rules.py`` holds
+the rules to the contracts' pandera schemas); what still loops in Python per row is the
+quarantined rows' records, and the rows of a held-back partition, which all become records.
 """
 
 from __future__ import annotations
@@ -37,12 +50,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import pandas as pd
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from data_platform.core.datasets import PARTITION_COLUMN, Dataset
 from data_platform.core.settings import DEFAULT_QUARANTINE_MAX_PERCENT
+from data_platform.quality.columnar import duplicated, is_missing, positions, texts
 
 QUARANTINE_SCHEMA_NAME = "quarantine"
 SAMPLE_SIZE = 5
@@ -131,17 +145,22 @@ class Screening:
         return [p for p in self.read if p not in self.held_back]
 
 
-RowRules = Callable[[pd.DataFrame], dict[int, list[Failure]]]
+RowRules = Callable[[pa.Table], dict[int, list[Failure]]]
+"""``row_rules(rows)``: the contract's failures of ``rows`` (the source columns, no lineage
+columns) by row position, e.g. :func:`data_platform.quality.row_rules.row_failures`."""
+
+Keys = frozenset[str] | pa.Array
+"""The keys of a dimension as text: a set, or an Arrow string array (built once, reused)."""
 
 
 @dataclass(frozen=True)
 class Context:
-    """What the rules need beyond the rows: the pandera row rules, the keys of the dimensions
-    referenced (``None`` when not loaded yet: the rule is then skipped), keys already loaded in
-    other partitions, the quarantine limit, and the load's time and run."""
+    """What the rules need beyond the rows: the contract's row rules, the keys of the
+    dimensions referenced (``None`` when not loaded yet: the rule is then skipped), keys already
+    loaded in other partitions, the quarantine limit, and the load's time and run."""
 
     row_rules: RowRules
-    references: dict[str, tuple[str, frozenset[str] | None]] = field(default_factory=dict)
+    references: dict[str, tuple[str, Keys | None]] = field(default_factory=dict)
     keys_elsewhere: dict[str, dt.date] = field(default_factory=dict)
     max_percent: float = DEFAULT_QUARANTINE_MAX_PERCENT
     loaded_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
@@ -150,26 +169,30 @@ class Context:
 
 def screen(dataset: Dataset, batch: Batch, context: Context) -> Screening:
     """Apply the quarantine policy to ``batch``; pure (the warehouse's keys come in
-    ``context``)."""
+    ``context``). Column-wise over the whole batch; Python objects are made for the
+    quarantined rows only (the module docstring)."""
     rows = batch.rows
+    source = (
+        rows.drop_columns([PARTITION_COLUMN]) if PARTITION_COLUMN in rows.column_names else rows
+    )
     failures: dict[int, list[Failure]] = {i: list(f) for i, f in batch.failures.items()}
-    frame = _frame(rows)
-    candidates = frame.loc[[i for i in range(len(frame)) if i not in failures]]
+    candidates = _positions_without(rows.num_rows, failures)
+    candidate_rows = source if len(candidates) == rows.num_rows else source.take(candidates)
 
-    _duplicates(dataset, candidates, failures)
-    still_ok = candidates.loc[[i for i in candidates.index if i not in failures]]
-    for index, found in context.row_rules(still_ok).items():
-        failures.setdefault(index, []).extend(found)
+    still_ok = _duplicates(dataset, source, candidates, candidate_rows, failures)
+    still_rows = candidate_rows if len(still_ok) == len(candidates) else source.take(still_ok)
+    for position, found in context.row_rules(still_rows).items():
+        failures.setdefault(int(still_ok[position]), []).extend(found)
     _outside_partition(dataset, rows, failures)
-    _references(frame, context, failures)
-    _keys_elsewhere(dataset, frame, context, failures)
+    _references(source, context, failures)
+    _keys_elsewhere(dataset, source, context, failures)
 
-    partitions = _partition_of_rows(dataset, rows)
     result = Screening(clean=rows.slice(0, 0), quarantine=QUARANTINE_SCHEMA.empty_table())
     for partition in batch.partitions:
         result.read[partition] += 0
-    for partition in partitions:
-        result.read[partition] += 1
+    for partition, read in _rows_per_partition(dataset, rows):
+        result.read[partition] += read
+    partitions = _partitions_at(dataset, rows, list(failures))
     failed_per_partition = Counter(partitions[i] for i in failures)
     for partition, read in result.read.items():
         reason = batch.held_back.get(partition)
@@ -184,16 +207,21 @@ def screen(dataset: Dataset, batch: Batch, context: Context) -> Screening:
         if reason is not None:
             result.held_back[partition] = f"{_label(dataset, partition)}: {reason}; not loaded"
 
-    for index in range(rows.num_rows):
-        if index not in failures and partitions[index] in result.held_back:
-            failures[index] = [Failure(HELD_BACK, None, None, result.held_back[partitions[index]])]
+    held = _in_partitions(dataset, rows, list(result.held_back))
+    held = [i for i in held.tolist() if i not in failures]
+    partitions.update(_partitions_at(dataset, rows, held))
+    for index in held:
+        failures[index] = [Failure(HELD_BACK, None, None, result.held_back[partitions[index]])]
     for found in failures.values():
         result.failures_by_rule.update(f"{f.column or '*'}: {f.rule}" for f in found)
     result.quarantined.update(partitions[i] for i in failures)
 
-    keep = [i not in failures for i in range(rows.num_rows)]
-    result.clean = rows.filter(pa.array(keep, pa.bool_())) if rows.num_rows else rows
-    result.quarantine = _records(dataset, batch, frame, partitions, failures, context)
+    result.clean = rows
+    if failures:
+        keep = np.ones(rows.num_rows, dtype=bool)
+        keep[list(failures)] = False
+        result.clean = rows.filter(pa.array(keep))
+    result.quarantine = _records(dataset, batch, source, partitions, failures, context)
     result.sample = _sample(result.quarantine)
     return result
 
@@ -202,78 +230,123 @@ def _label(dataset: Dataset, partition: Partition) -> str:
     return f"raw.{dataset.name}" + (f" partition {partition}" if partition else "")
 
 
-def _frame(rows: pa.Table) -> pd.DataFrame:
-    source = (
-        rows.drop_columns([PARTITION_COLUMN]) if PARTITION_COLUMN in rows.column_names else rows
-    )
-    return source.to_pandas(
-        types_mapper={pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}.get,
-        coerce_temporal_nanoseconds=True,
-    )
+def _positions_without(count: int, failures: dict[int, list[Failure]]) -> np.ndarray:
+    keep = np.ones(count, dtype=bool)
+    keep[list(failures)] = False
+    return np.flatnonzero(keep)
 
 
-def _partition_of_rows(dataset: Dataset, rows: pa.Table) -> list[Partition]:
+def _rows_per_partition(dataset: Dataset, rows: pa.Table) -> list[tuple[Partition, int]]:
+    """Rows read per partition, partitions in the order they first appear."""
+    if not rows.num_rows:
+        return []
     if not dataset.partitioned:
-        return [None] * rows.num_rows
-    return rows[PARTITION_COLUMN].to_pylist()
+        return [(None, rows.num_rows)]
+    counts = pc.value_counts(rows[PARTITION_COLUMN])
+    return list(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()))
 
 
-def _key_text(frame: pd.DataFrame, index: int, key: tuple[str, ...]) -> str | None:
-    values = [frame.at[index, column] for column in key]
-    if any(pd.isna(v) for v in values):
+def _partitions_at(dataset: Dataset, rows: pa.Table, at: list[int]) -> dict[int, Partition]:
+    if not dataset.partitioned:
+        return dict.fromkeys(at)
+    picked = rows[PARTITION_COLUMN].take(pa.array(at, pa.int64())).to_pylist()
+    return dict(zip(at, picked, strict=True))
+
+
+def _in_partitions(dataset: Dataset, rows: pa.Table, partitions: list[Partition]) -> np.ndarray:
+    """Positions of the rows in any of ``partitions``."""
+    if not partitions or not rows.num_rows:
+        return np.zeros(0, dtype=np.int64)
+    if not dataset.partitioned:
+        return np.arange(rows.num_rows)
+    column = rows[PARTITION_COLUMN]
+    days = pa.array([p for p in partitions if p is not None], pa.date32())
+    inside = pc.is_in(column, days)
+    if None in partitions:
+        inside = pc.or_(inside, pc.is_null(column))
+    return positions(inside)
+
+
+def _key_text(values: dict, key: tuple[str, ...]) -> str | None:
+    parts = [values[column] for column in key]
+    if any(is_missing(v) for v in parts):
         return None
-    return "|".join(str(v) for v in values)
+    return "|".join(str(v) for v in parts)
 
 
-def _duplicates(dataset: Dataset, frame: pd.DataFrame, failures) -> None:
-    if frame.empty:
-        return
-    for index in frame.index[frame.duplicated(keep="first")]:
-        key = _key_text(frame, index, dataset.key)
+def _duplicates(dataset, source, candidates, candidate_rows, failures) -> np.ndarray:
+    """Quarantine exact copies among the candidates (the first copy stays); the candidates
+    left. Copies share their key, so whole rows are compared only where a key repeats."""
+    shared = np.flatnonzero(duplicated(candidate_rows, dataset.key, keep=False))
+    if not len(shared):
+        return candidates
+    copies = shared[duplicated(candidate_rows.take(shared), source.column_names, keep="first")]
+    at = candidates[copies]
+    for index, values in zip(at.tolist(), source.take(at).to_pylist(), strict=True):
         failures.setdefault(index, []).append(
-            Failure(DUPLICATE_ROW, dataset.key[0], key, "an exact copy of an earlier row")
+            Failure(
+                DUPLICATE_ROW,
+                dataset.key[0],
+                _key_text(values, dataset.key),
+                "an exact copy of an earlier row",
+            )
         )
+    return np.delete(candidates, copies)
 
 
 def _outside_partition(dataset: Dataset, rows: pa.Table, failures) -> None:
     event_time = dataset.event_time
     if not dataset.partitioned or event_time not in rows.column_names or not rows.num_rows:
         return
-    days = pc.cast(rows[event_time], pa.date32()).to_pylist()
-    for index, (day, partition) in enumerate(zip(days, rows[PARTITION_COLUMN].to_pylist())):
-        if day is not None and day != partition and index not in failures:
-            failures[index] = [
-                Failure(
-                    OUTSIDE_PARTITION,
-                    event_time,
-                    str(rows[event_time][index].as_py()),
-                    f"falls on {day}, outside the partition {partition}",
-                )
-            ]
+    days = pc.cast(rows[event_time], pa.date32())
+    partition = rows[PARTITION_COLUMN]
+    # A row without a partition is outside any (as a day compared with None is unequal).
+    outside = pc.and_(pc.is_valid(days), pc.fill_null(pc.not_equal(days, partition), True))
+    at = np.asarray([i for i in positions(outside).tolist() if i not in failures], np.int64)
+    if not len(at):
+        return
+    taken = pa.array(at, pa.int64())
+    values = texts(rows[event_time], at)
+    for index, value, day, part in zip(
+        at.tolist(), values, days.take(taken).to_pylist(), partition.take(taken).to_pylist()
+    ):
+        failures[index] = [
+            Failure(
+                OUTSIDE_PARTITION,
+                event_time,
+                value,
+                f"falls on {day}, outside the partition {part}",
+            )
+        ]
 
 
-def _references(frame: pd.DataFrame, context: Context, failures) -> None:
+def _references(source: pa.Table, context: Context, failures) -> None:
     for column, (table, keys) in context.references.items():
-        if keys is None or frame.empty:
+        if keys is None or not source.num_rows:
             continue
-        values = frame[column]
-        for index in frame.index[values.notna() & ~values.isin(keys)]:
+        values = source[column]
+        if not pa.types.is_string(values.type):
+            values = pc.cast(values, pa.string())  # the keys are text (distinct_values)
+        unknown = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, _key_array(keys))))
+        at = positions(unknown)
+        for index, value in zip(at.tolist(), texts(values, at), strict=True):
             failures.setdefault(index, []).append(
-                Failure(
-                    UNKNOWN_REFERENCE,
-                    column,
-                    str(values[index]),
-                    f"{values[index]!s} is not in {table}",
-                )
+                Failure(UNKNOWN_REFERENCE, column, value, f"{value} is not in {table}")
             )
 
 
-def _keys_elsewhere(dataset: Dataset, frame: pd.DataFrame, context: Context, failures):
-    if not context.keys_elsewhere or frame.empty:
+def _key_array(keys: Keys) -> pa.Array:
+    return keys if isinstance(keys, pa.Array) else pa.array(list(keys), pa.string())
+
+
+def _keys_elsewhere(dataset: Dataset, source: pa.Table, context: Context, failures):
+    if not context.keys_elsewhere or not source.num_rows:
         return
     column = dataset.key[0]
-    for index in frame.index[frame[column].isin(context.keys_elsewhere.keys())]:
-        value = frame.at[index, column]
+    values = source[column]
+    known = pa.array(list(context.keys_elsewhere), values.type)
+    at = positions(pc.is_in(values, known))
+    for index, value in zip(at.tolist(), values.take(pa.array(at)).to_pylist(), strict=True):
         failures.setdefault(index, []).append(
             Failure(
                 KEY_IN_OTHER_PARTITION,
@@ -294,22 +367,21 @@ def describe(source: str, line: int | None, key: str | None, failure: Failure) -
     return f"{source} {where}{column}: {what} [{failure.rule}]"
 
 
-def _original(batch: Batch, frame: pd.DataFrame, index: int) -> str:
-    if batch.originals is not None:
-        values = batch.originals[index]
-    else:
-        values = {c: None if pd.isna(v) else str(v) for c, v in frame.loc[index].items()}
-    return json.dumps(values, ensure_ascii=False)
-
-
-def _records(dataset, batch, frame, partitions, failures, context) -> pa.Table:
+def _records(dataset, batch, source, partitions, failures, context) -> pa.Table:
     loaded_at = context.loaded_at.astimezone(dt.UTC).replace(tzinfo=None)
+    order = sorted(failures)
+    values = source.take(pa.array(order, pa.int64())).to_pylist() if order else []
     records = []
-    for index in sorted(failures):
+    for index, row in zip(order, values, strict=True):
         found = failures[index]
         first = found[0]
         line = batch.lines[index]
-        key = _key_text(frame, index, dataset.key) if first.rule != "malformed_json" else None
+        key = _key_text(row, dataset.key) if first.rule != "malformed_json" else None
+        original = (
+            batch.originals[index]
+            if batch.originals is not None
+            else {c: None if is_missing(v) else str(v) for c, v in row.items()}
+        )
         records.append(
             {
                 PARTITION_COLUMN: partitions[index],
@@ -321,7 +393,7 @@ def _records(dataset, batch, frame, partitions, failures, context) -> pa.Table:
                 "value": first.value,
                 "message": describe(batch.sources[index], line, key, first),
                 "failures": json.dumps([f.as_dict() for f in found], ensure_ascii=False),
-                "original": _original(batch, frame, index),
+                "original": json.dumps(original, ensure_ascii=False),
                 "loaded_at": loaded_at,
                 "run_id": context.run_id,
             }

@@ -108,12 +108,10 @@ class WarehouseResource(ConfigurableResource):
         table: str,
         column: str,
         within: tuple[str, dt.date, dt.date] | None = None,
-    ) -> frozenset[str] | None:
-        """The distinct non-null values of a column as text, of every row or of those whose
-        ``within[0]`` column lies between ``within[1]`` and ``within[2]``; ``None`` when the
-        table is missing."""
-        if not self.table_exists(schema, table):
-            return None
+    ) -> pa.Array | None:
+        """The distinct non-null values of a column as text (an Arrow string array, in no
+        particular order), of every row or of those whose ``within[0]`` column lies between
+        ``within[1]`` and ``within[2]``; ``None`` when the table is missing."""
         column = _identifier(column)
         sql = (
             f'select distinct cast("{column}" as varchar) as v '
@@ -123,20 +121,30 @@ class WarehouseResource(ConfigurableResource):
             sql += (
                 f' and "{_identifier(within[0])}" between {_date(within[1])} and {_date(within[2])}'
             )
-        return frozenset(r["v"] for r in self.query(sql))
+        location = self.location
+        if location.engine != DUCKDB:
+            if not self.table_exists(schema, table):
+                return None
+            return pa.array([r["v"] for r in self.query(sql)], pa.string())
+        # One connection for the existence and the values; Arrow end to end (no Python strings).
+        with self._faults("reading"), connect_duckdb(location.path, read_only=True) as conn:
+            if not _duckdb_table_exists(conn, schema, table):
+                return None
+            values = conn.sql(sql).to_arrow_table()["v"]
+        return values.combine_chunks().cast(pa.string())
 
     def find_keys(
         self,
         schema: str,
         table: str,
         column: str,
-        keys: list[str],
+        keys: pa.Array | list[str],
         partition_column: str,
         outside: tuple[dt.date, dt.date],
     ) -> dict[str, dt.date]:
         """Which of ``keys`` the table holds in partitions outside ``outside`` (first, last
         day), and in which partition. Empty when the table is missing."""
-        if not keys or not self.table_exists(schema, table):
+        if not len(keys):
             return {}
         target = f'"{_identifier(schema)}"."{_identifier(table)}"'
         sql = (
@@ -149,8 +157,13 @@ class WarehouseResource(ConfigurableResource):
         with self._faults(f"looking up keys in {target}"):
             if location.engine == DUCKDB:
                 with connect_duckdb(location.path, read_only=True) as conn:
+                    if not _duckdb_table_exists(conn, schema, table):
+                        return {}
                     conn.register("wanted", pa.table({"k": pa.array(keys, pa.string())}))
                     return dict(conn.execute(sql).fetchall())
+            if not self.table_exists(schema, table):
+                return {}
+            keys = keys.to_pylist() if isinstance(keys, pa.Array) else keys
             engine = sa.create_engine(location.sqlalchemy_url(), poolclass=sa.pool.NullPool)
             try:
                 with engine.connect() as conn:
@@ -254,6 +267,14 @@ class Replacement:
             return None
         days = ", ".join(_date(day) for day in sorted(self.partitions))
         return f'delete from {self.target} where "{self.partition_column}" in ({days})'
+
+
+def _duckdb_table_exists(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    ((found,),) = conn.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchall()
+    return found > 0
 
 
 def _secrets(url: str) -> tuple[str, ...]:

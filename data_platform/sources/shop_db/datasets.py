@@ -6,7 +6,8 @@ extracted in full on every run (the table is small and has no change timestamp).
 
 from __future__ import annotations
 
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from data_platform.core.datasets import (
     MAX_ORDER_CENTS,
@@ -22,10 +23,10 @@ from data_platform.core.datasets import (
 TOTAL_ADDS_UP = "order_total = subtotal + tax_paid"
 
 
-def _total_adds_up(frame: pd.DataFrame) -> pd.Series:
+def _total_adds_up(rows: pa.Table) -> pa.ChunkedArray:
     # Nulls are the nullability check's to report.
-    total = frame["subtotal"] + frame["tax_paid"]
-    return (frame["order_total"] == total).fillna(True).astype(bool)
+    total = pc.add(rows["subtotal"], rows["tax_paid"])
+    return pc.fill_null(pc.equal(rows["order_total"], total), True)
 
 
 CUSTOMERS = Dataset(

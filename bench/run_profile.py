@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import shutil
 import statistics
 import subprocess
@@ -67,6 +66,33 @@ def command(env: dict[str, str], *args: str) -> tuple[float, str]:
     return time.monotonic() - started, result.stdout
 
 
+# Runs a command and prints the largest resident set of it and its descendants (wait4's
+# ru_maxrss): this script's own children include the seed (jafgen), which is not the run's.
+PEAK = (
+    "import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+    "sys.exit(code)"
+)
+
+
+def measured_run(env: dict[str, str], *args: str) -> tuple[float, str, float]:
+    """``data-platform run <args>``: wall seconds, stdout and peak memory in MiB (the run's
+    process and its dbt); exits on failure."""
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", PEAK, str(BIN / "data-platform"), "run", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode:
+        print(result.stdout[-3000:], result.stderr[-3000:], sep="\n")
+        raise SystemExit(f"data-platform run failed (exit {result.returncode})")
+    peak_kib = int(result.stderr.strip().splitlines()[-1])
+    return time.monotonic() - started, result.stdout, peak_kib / 1024
+
+
 def run_id_of(stdout: str) -> str:
     found = re.findall(r"^run ([0-9a-f-]{36}): SUCCESS", stdout, re.MULTILINE)
     if not found:
@@ -89,15 +115,19 @@ def event_times(instance, run_id: str) -> list[tuple[float, str, str | None]]:
 
 
 def steps_of(events) -> dict[str, tuple[float, float, Counter]]:
-    """Per step: start, end and the count of each event type it wrote."""
+    """Per step: its start and end (STEP_START to STEP_SUCCESS or STEP_FAILURE) and the count
+    of each event type it wrote (planned events carry a step key too, but come before it)."""
     steps: dict[str, list] = {}
     for ts, kind, step in events:
         if step is None:
             continue
-        entry = steps.setdefault(step, [ts, ts, Counter()])
-        entry[0], entry[1] = min(entry[0], ts), max(entry[1], ts)
+        entry = steps.setdefault(step, [None, None, Counter()])
+        if kind == "STEP_START" and entry[0] is None:
+            entry[0] = ts
+        if kind in ("STEP_SUCCESS", "STEP_FAILURE"):
+            entry[1] = ts
         entry[2][kind] += 1
-    return {k: (v[0], v[1], v[2]) for k, v in steps.items()}
+    return {k: (v[0], v[1], v[2]) for k, v in steps.items() if v[0] is not None and v[1]}
 
 
 def dbt_phases(target: Path, step: str, run_id: str) -> dict[str, float] | None:
@@ -219,6 +249,9 @@ def main() -> None:
     parser.add_argument("--home", type=Path, help="state folder (seeded unless --years/--from-csv)")
     parser.add_argument("--daily", type=int, default=0, help="daily partition runs to time")
     parser.add_argument("--no-floor", action="store_true")
+    parser.add_argument(
+        "--run-id", help="analyse this finished full run of --home instead of running one"
+    )
     args = parser.parse_args()
     if not (args.years or args.from_csv or args.home):
         parser.error("give --years N, --from-csv DIR or --home DIR")
@@ -242,10 +275,12 @@ def main() -> None:
     settings = Settings.from_environ(env)
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
 
-    started_wall = time.time()
-    run_seconds, stdout = command(env, "run")
-    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    run_id = run_id_of(stdout)
+    if args.run_id:
+        run_id, run_seconds, peak_mib, started_wall = args.run_id, None, 0.0, None
+    else:
+        started_wall = time.time()
+        run_seconds, stdout, peak_mib = measured_run(env)
+        run_id = run_id_of(stdout)
     with DagsterInstance.get() as instance:
         record = instance.get_run_record_by_id(run_id)
         events = event_times(instance, run_id)
@@ -259,7 +294,8 @@ def main() -> None:
     steps = steps_of(events)
 
     rows: list[tuple[str, float, str]] = []
-    rows.append(("process start, code load, checks, window", created - started_wall, ""))
+    if started_wall is not None:
+        rows.append(("process start, code load, checks, window", created - started_wall, ""))
     rows.append(
         (
             "run creation: planned events",
@@ -285,7 +321,7 @@ def main() -> None:
         else:
             rows.append((step, end - begin, note))
     rows.append(("run end", end_ts - max(e for _, e, _ in steps.values()), ""))
-    total = run_seconds
+    total = run_seconds or (end_ts - created)
 
     print(f"state folder {home}; run {run_id}; partitions {first} .. {last}")
     print(f"instance: {settings.dagster_home / 'dagster.yaml'}")

@@ -273,9 +273,15 @@ def _initialize_pools() -> None:
     from data_platform.loading.raw_asset import WAREHOUSE_POOL
 
     with DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
         if instance.global_op_concurrency_default_limit is not None:
-            instance.event_log_storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
-            limit = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).slot_count
+            # Once the pool has a limit it is left alone: an operator may have changed it
+            # (`dagster instance concurrency set`), and on PostgreSQL Dagster 1.13's
+            # initialize_concurrency_limit_to_default fails on an existing pool (its insert's
+            # IntegrityError aborts the transaction its update then runs in).
+            if WAREHOUSE_POOL not in storage.get_concurrency_keys():
+                storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
+            limit = storage.get_concurrency_info(WAREHOUSE_POOL).slot_count
             print(f"prepare: pool {WAREHOUSE_POOL!r} limited to {limit} slot(s)")
 
 

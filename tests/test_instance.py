@@ -57,15 +57,17 @@ def production_instance(tmp_path, postgres_url, full_run):
         "DATA_PLATFORM_DAGSTER_CONFIG": "deploy/dagster.production.yaml",
         "DAGSTER_POSTGRES_URL": dagster_url.render_as_string(hide_password=False),
     }
-    # As a user would: the production configuration, and the warehouse pool's limit.
-    prepared = subprocess.run(
-        [str(BIN / "data-platform"), "prepare"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert "pool 'warehouse' limited to 1 slot(s)" in prepared.stdout, prepared.stderr[-2000:]
+    # As a user would: the production configuration, and the warehouse pool's limit; twice,
+    # as every `make dev` does (Dagster's pool set-up failed on an existing PostgreSQL pool).
+    for _ in range(2):
+        prepared = subprocess.run(
+            [str(BIN / "data-platform"), "prepare"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert "pool 'warehouse' limited to 1 slot(s)" in prepared.stdout, prepared.stderr[-2000:]
     port = free_port()
     common = {
         "cwd": PROJECT_ROOT,

@@ -13,6 +13,7 @@ first line of its message, the time it took, and that the lake and the warehouse
 
 import datetime as dt
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -270,3 +271,30 @@ def test_stage_discards_on_failure_and_places_after(tmp_path):
         stage.write_parquet("raw/x/x.parquet", table)
     assert lake.parquet_rows("raw/x/x.parquet") == 2
     assert stage.files[0].rows == 2 and len(stage.files[0].sha256) == 64
+
+
+def test_a_long_run_lists_its_files_in_a_manifest(platform, monkeypatch):
+    """Beyond LAKE_FILES_INLINE_MAX files the list goes to a manifest in the lake (Dagster
+    copies a range run's metadata to every partition): the materialization names it, and it
+    holds every file with its rows, bytes and checksum."""
+    from data_platform.loading import loader
+
+    monkeypatch.setattr(loader, "LAKE_FILES_INLINE_MAX", 10)
+    first, last = data_window(platform.settings)
+    result = platform.run(
+        [ORDERS_KEY], tags=partition_range_tags(first.isoformat(), last.isoformat())
+    )
+    assert result.success
+    metadata = platform.instance.get_latest_materialization_event(
+        ORDERS_KEY
+    ).asset_materialization.metadata
+    assert "lake_files" not in metadata
+    manifest = metadata["lake_files_manifest"].value
+    assert manifest == f"manifests/raw/orders/run-{result.run_id}.json"
+    files = {f["path"]: f for f in json.loads(platform.lake.read_bytes(manifest))}
+    assert len(files) == metadata["lake_files_count"].value
+    assert len([p for p in files if p.startswith("raw/")]) == 45
+    assert sum(f["bytes"] for f in files.values()) == metadata["lake_bytes"].value
+    data = (platform.lake_root / DAY_FILE).read_bytes()
+    assert files[DAY_FILE]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert files[DAY_FILE]["rows"] == len(platform.day_rows()) > 0

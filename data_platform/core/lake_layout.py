@@ -11,6 +11,9 @@ Zones:
 - ``quarantine/``: the rows a raw ingest held back, with their reasons, laid out as ``raw/``
   (``quarantine/orders/date=2018-09-01/orders.parquet``); a partition without quarantined
   rows has no file.
+- ``manifests/``: what a run wrote, when it wrote too many files to list in its
+  materialization: ``manifests/raw/orders/run-<run id>.json``, a JSON list of the files
+  (path, rows, bytes, sha256).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import re
 LANDING = "landing"
 RAW = "raw"
 QUARANTINE = "quarantine"
+MANIFESTS = "manifests"
 
 _DAILY_FILE = re.compile(r"^landing/(?P<dataset>[a-z_]+)/(?P<day>\d{4}-\d{2}-\d{2})\.jsonl$")
 _REFERENCE_FILE = re.compile(r"^landing/(?P<dataset>[a-z_]+)/(?P=dataset)\.csv$")
@@ -50,6 +54,12 @@ def parse_landing_path(path: str) -> tuple[str, str | None] | None:
     if match := _REFERENCE_FILE.match(path):
         return match["dataset"], None
     return None
+
+
+def run_manifest_path(table: str, run_id: str) -> str:
+    """Manifest of the raw files one run wrote for ``table``, e.g.
+    ``manifests/raw/orders/run-<run id>.json``."""
+    return f"{MANIFESTS}/{RAW}/{table}/run-{run_id}.json"
 
 
 def raw_partition_path(table: str, day: dt.date | str) -> str:

@@ -15,20 +15,20 @@ the rest; the step is the work itself, everything else is what launching from th
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
 PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT))  # tests/ is not installed
+from tests.servers import free_port, graphql, wait_for_http
+
 LAUNCH = """
 mutation($params: ExecutionParams!) {
   launchRun(executionParams: $params) {
@@ -38,22 +38,6 @@ mutation($params: ExecutionParams!) {
   }
 }"""
 STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
-
-
-def graphql(port: int, query: str, variables: dict) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query, "variables": variables}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.load(response)["data"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def launch(port: int, day: str) -> tuple[str, float]:
@@ -112,15 +96,8 @@ def main() -> None:
         ),
     ]
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("the webserver did not answer") from None
-                time.sleep(0.5)
+        if not wait_for_http(f"http://127.0.0.1:{port}/server_info", 180):
+            raise SystemExit("the webserver did not answer")
         from dagster import DagsterInstance
 
         rows = []

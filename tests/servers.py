@@ -5,6 +5,7 @@ Under ``CI=true`` a server that cannot be reached fails the test; elsewhere it s
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -48,6 +49,17 @@ def wait_for_http(url: str, seconds: float, process: subprocess.Popen | None = N
             if time.monotonic() > deadline or (process and process.poll() is not None):
                 return False
             time.sleep(0.3)
+
+
+def graphql(port: int, query: str, variables: dict) -> dict:
+    """The ``data`` of a GraphQL request to the Dagster webserver on loopback ``port``."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query, "variables": variables}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.load(response)["data"]
 
 
 def free_port() -> int:

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import time
-import urllib.request
 from itertools import pairwise
 
 import pytest
@@ -17,7 +16,7 @@ from dagster import DagsterInstance
 
 from data_platform.core.settings import PROJECT_ROOT
 from tests.conftest import BIN, code_location
-from tests.servers import free_port, wait_for_http
+from tests.servers import free_port, graphql, wait_for_http
 
 defs = code_location()
 
@@ -32,16 +31,6 @@ mutation($params: ExecutionParams!) {
 STATUS = """
 query($id: ID!) { runOrError(runId: $id) { ... on Run { status startTime endTime } } }"""
 PARTITIONS = ("2018-09-02", "2018-09-03", "2018-09-04", "2018-09-05")
-
-
-def graphql(port: int, query: str, variables: dict) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query, "variables": variables}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.load(response)["data"]
 
 
 @pytest.fixture

@@ -66,6 +66,7 @@ from filelock import FileLock, Timeout
 
 from data_platform.core.errors import PlatformError, one_line
 from data_platform.core.partitions import RANGE_END_TAG, RANGE_START_TAG, partition_range_tags
+from data_platform.core.settings import EVENT_BATCH_SIZE as EVENT_BATCH_ENV
 from data_platform.core.settings import PARTITION_START, Settings
 from data_platform.definitions import build_definitions
 from data_platform.progress import RUN_CONFIG as PROGRESS_RUN_CONFIG
@@ -76,7 +77,6 @@ from data_platform.sources import SOURCES
 # Longest range whose runs keep Dagster's one planned event per partition (see the docstring).
 PLANNED_PER_PARTITION_MAX_DAYS = 31
 PLANNED_SUBSET_ENV = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
-EVENT_BATCH_ENV = "DAGSTER_EVENT_BATCH_SIZE"
 EVENT_BATCH_SIZE = 500
 
 # How long a run waits for the run in progress on its state folder (a full run of a year's

@@ -124,6 +124,12 @@ def assert_fails(
             },
             r"run: AWS_ENDPOINT_URL: '127\.0\.0\.1:9000': expected http\(s\)://host\[:port\], .*",
         ),
+        (
+            # Dagster's own variable, which the platform sets: Dagster read it only when the
+            # run's first events were written, and said "invalid literal for int()".
+            {"DAGSTER_EVENT_BATCH_SIZE": "abc"},
+            r"run: DAGSTER_EVENT_BATCH_SIZE='abc': expected a whole number of at least 0, .*",
+        ),
     ],
     ids=[
         "percent-abc",
@@ -133,6 +139,7 @@ def assert_fails(
         "shop-port",
         "bucket",
         "endpoint",
+        "event-batch-size",
     ],
 )
 def test_a_setting_the_platform_cannot_use_is_named_in_seconds(tmp_path, settings, first_line):

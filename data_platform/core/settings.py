@@ -67,6 +67,10 @@ DAGSTER_HOME = "DAGSTER_HOME"
 DAGSTER_CONFIG = "DATA_PLATFORM_DAGSTER_CONFIG"
 RUN_RETENTION_DAYS = "DATA_PLATFORM_RUN_RETENTION_DAYS"
 QUARANTINE_MAX_PERCENT = "DATA_PLATFORM_QUARANTINE_MAX_PERCENT"
+# Dagster's own, which headless runs and make set (data_platform/headless.py): Dagster reads
+# it with a bare int() when it writes the first events, long after start, so it is checked
+# here with the platform's settings.
+EVENT_BATCH_SIZE = "DAGSTER_EVENT_BATCH_SIZE"
 GIT_URL = "DATA_PLATFORM_GIT_URL"
 GIT_BRANCH = "DATA_PLATFORM_GIT_BRANCH"
 # Outputs, not settings: what dbt_project/profiles.yml reads (see Settings.dbt_profile_env).
@@ -174,6 +178,8 @@ class Settings:
         if values[GIT_URL]:
             with _naming(GIT_URL):
                 urls.web_url(values[GIT_URL])
+        if environ.get(EVENT_BATCH_SIZE):
+            _integer(EVENT_BATCH_SIZE, environ[EVENT_BATCH_SIZE], 0, None)
         return cls(
             home=home,
             lake_url=values[LAKE_URL],

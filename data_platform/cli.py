@@ -76,6 +76,10 @@ def parser() -> argparse.ArgumentParser:
         help="rebuild every dbt model from the whole history (after a change of model logic)",
     )
     run.add_argument("--job", default=None, help=argparse.SUPPRESS)
+    commands.add_parser(
+        "consume",
+        help="one micro-batch of the event stream now (what the web events sensor launches)",
+    )
     return parser
 
 
@@ -147,7 +151,7 @@ def _command(args) -> int:
     partitions = _partitions(args) if args.command == "run" else None
     if args.command == "seed":
         _check_seed_input(args)
-    if args.command == "run":
+    if args.command in ("run", "consume"):
         preflight.require_manifest()
     # The servers first: a state folder is only known unseeded once its database is reached.
     preflight.check_servers(settings, os.environ)
@@ -155,7 +159,22 @@ def _command(args) -> int:
         preflight.require_seeded_file(settings)
     if args.command == "seed":
         return _seed(args, settings)
+    if args.command == "consume":
+        return _consume(settings)
     return _run(args, settings, partitions)
+
+
+def _consume(settings: Settings) -> int:
+    print("consume: loading the code location", flush=True)
+    from data_platform.headless import format_summary, micro_batch
+
+    prepare_dagster_home(settings)
+    summary = micro_batch(settings)
+    if summary is None:
+        print("consume: no pending events")
+        return 0
+    print(format_summary(summary))
+    return 0 if summary.success else 1
 
 
 def _check_seed_input(args) -> None:

@@ -73,6 +73,8 @@ from data_platform.progress import RUN_CONFIG as PROGRESS_RUN_CONFIG
 from data_platform.progress import RunProgress, log_path
 from data_platform.resources import open_resources
 from data_platform.sources import SOURCES
+from data_platform.sources.web_events.jobs import web_events_job
+from data_platform.sources.web_events.sensor import run_days
 
 # Longest range whose runs keep Dagster's one planned event per partition (see the docstring).
 PLANNED_PER_PARTITION_MAX_DAYS = 31
@@ -116,6 +118,31 @@ def data_window(settings: Settings) -> tuple[dt.date, dt.date] | None:
     if not windows:
         return None
     return min(w[0] for w in windows), max(w[1] for w in windows)
+
+
+def micro_batch(
+    settings: Settings,
+    instance: DagsterInstance | None = None,
+    *,
+    lock_wait_seconds: float = RUN_LOCK_WAIT_SECONDS,
+) -> RunSummary | None:
+    """One micro-batch of the event stream now (``web_events_job`` over the days its pending
+    events can fall on, as the sensor requests it: :func:`~data_platform.sources.web_events.
+    sensor.run_days`), in-process; ``None`` when nothing is pending. Raises as
+    :func:`execute`, and the broker's fault when it cannot be reached."""
+    with open_resources(settings, "events") as resources:
+        lag = resources["events"].lag()
+    if not lag.pending or lag.oldest_published_at is None:
+        return None
+    days = run_days(
+        lag.oldest_published_at,
+        dt.datetime.now(dt.UTC),
+        dt.timedelta(minutes=settings.allowed_lateness_minutes),
+        settings.partition_start,
+    )
+    return execute(
+        settings, web_events_job.name, instance, days, lock_wait_seconds=lock_wait_seconds
+    )
 
 
 def run_all(
@@ -171,7 +198,13 @@ def _execute(
             raise ValueError(
                 f"{window[0]} is before the first partition {start}: set {PARTITION_START}"
             )
-        if window[1] >= dt.datetime.now(dt.UTC).date():
+        today = dt.datetime.now(dt.UTC).date()
+        # The stream's partitions go up to today (the day still running); the batch's to
+        # yesterday.
+        if job_name == web_events_job.name:
+            if window[1] > today:
+                raise ValueError(f"{window[1]} has no partition yet (the last one is today's)")
+        elif window[1] >= today:
             raise ValueError(f"{window[1]} has no partition yet (the last one is yesterday's)")
         tags = partition_range_tags(window[0].isoformat(), window[1].isoformat())
     # Progress on the terminal instead of Dagster's console lines, which go to a log file.

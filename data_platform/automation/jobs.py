@@ -8,28 +8,33 @@ from dagster import AssetCheckKey, AssetSelection, define_asset_job
 
 from data_platform.quality.lake_checks import LAKE_FILES_CHECK
 from data_platform.sources import DATASETS
+from data_platform.sources.web_events.jobs import STREAM
 from data_platform.transformation.dbt_assets import DAILY_DBT_ASSETS, DBT_ASSETS, GROUP_BY_FOLDER
 
 # The raw datasets the daily runs extract (cadence "daily"); reference data arrives by file.
 DAILY_DATASETS = [d for d in DATASETS if d.cadence == "daily"]
 DAILY_RAW = AssetSelection.assets(*(d.asset_key for d in DAILY_DATASETS))
 DBT_MODELS = AssetSelection.groups(*sorted(set(GROUP_BY_FOLDER.values())))
-# The lake_files check of every raw asset: a full refresh reads every raw partition.
+# The lake_files check of every batch raw asset: a full refresh reads every raw partition.
 LAKE_CHECKS = AssetSelection.checks(
-    *(AssetCheckKey(d.asset_key, LAKE_FILES_CHECK) for d in DATASETS)
+    *(AssetCheckKey(d.asset_key, LAKE_FILES_CHECK) for d in DATASETS if d.cadence != "streaming")
 )
 
-# The whole graph; the CLI runs it over every partition present in the data.
+# The whole batch graph; the CLI runs it over every partition present in the data. The live
+# layer (the event stream and its models) runs in its own micro-batches (web_events_job).
 all_assets_job = define_asset_job(
     "all_assets_job",
-    selection=AssetSelection.all(),
-    description="Every raw ingest and every dbt model, over the partitions given to the run.",
+    selection=AssetSelection.all() - STREAM,
+    description=(
+        "Every batch ingest and every dbt model but the live layer's, over the partitions "
+        "given to the run."
+    ),
 )
 
 # What the daily schedule runs for yesterday's partition: the daily ingests and all below.
 daily_job = define_asset_job(
     "daily_job",
-    selection=DAILY_RAW.downstream(),
+    selection=DAILY_RAW.downstream() - STREAM,
     description=(
         f"One day of {', '.join(d.name for d in DAILY_DATASETS if d.partitioned)} (and "
         f"{', '.join(d.name for d in DAILY_DATASETS if not d.partitioned)} in full), and every "
@@ -43,7 +48,7 @@ daily_job = define_asset_job(
 # lake_files checks run first: no model is rebuilt from a lake that disagrees with the warehouse.
 full_refresh_job = define_asset_job(
     "full_refresh_job",
-    selection=DBT_MODELS | LAKE_CHECKS,
+    selection=(DBT_MODELS - STREAM) | LAKE_CHECKS,
     config={
         "ops": {name: {"config": {"full_refresh": True}} for name in (DBT_ASSETS, DAILY_DBT_ASSETS)}
     },

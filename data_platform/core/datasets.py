@@ -38,9 +38,10 @@ KEY_LENGTH = 64
 NAME_LENGTH = 200
 TEXT_LENGTH = 2_000
 
-Cadence = Literal["daily", "on_delivery"]
-"""How a dataset arrives: ``daily`` (extracted by the daily runs, fresh every day) or
-``on_delivery`` (a file replaced now and then: reference data)."""
+Cadence = Literal["daily", "on_delivery", "streaming"]
+"""How a dataset arrives: ``daily`` (extracted by the daily runs, fresh every day),
+``on_delivery`` (a file replaced now and then: reference data) or ``streaming`` (messages on an
+event stream, loaded in micro-batches within minutes)."""
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,13 @@ def daily_partitions(start_date: str) -> DailyPartitionsDefinition:
     return DailyPartitionsDefinition(start_date=start_date)
 
 
+def stream_partitions(start_date: str) -> DailyPartitionsDefinition:
+    """Daily partitions of a streamed dataset, by the UTC day of the event time, from
+    ``start_date`` up to and including today: a micro-batch writes today's partition while the
+    day is still going (``end_offset=1``)."""
+    return DailyPartitionsDefinition(start_date=start_date, end_offset=1, timezone="UTC")
+
+
 def days_in_window(start: dt.datetime, end: dt.datetime) -> list[dt.date]:
     """The calendar days of the half-open time window ``[start, end)``."""
     first, last = start.date(), end.date()

@@ -23,6 +23,8 @@ Settings (name: default):
   deleted by the ``run_retention`` schedule.
 - ``DATA_PLATFORM_QUARANTINE_MAX_PERCENT``: ``10``; the largest share (percent, integer 0-100)
   of a raw partition's rows that may be quarantined while the rest loads.
+- ``DATA_PLATFORM_EVENTS_ALLOWED_LATENESS_MINUTES``: ``120``; a web event published more than
+  this many minutes after its event time is quarantined as ``late`` (whole number, at least 0).
 - ``DATA_PLATFORM_GIT_URL`` (unset) and ``DATA_PLATFORM_GIT_BRANCH`` (``main``): when the URL
   is set, the code references of every asset link to that repository in the Dagster UI.
 - With the lake on S3, the AWS settings it reads are checked too: ``AWS_ENDPOINT_URL``
@@ -67,6 +69,7 @@ DAGSTER_HOME = "DAGSTER_HOME"
 DAGSTER_CONFIG = "DATA_PLATFORM_DAGSTER_CONFIG"
 RUN_RETENTION_DAYS = "DATA_PLATFORM_RUN_RETENTION_DAYS"
 QUARANTINE_MAX_PERCENT = "DATA_PLATFORM_QUARANTINE_MAX_PERCENT"
+ALLOWED_LATENESS_MINUTES = "DATA_PLATFORM_EVENTS_ALLOWED_LATENESS_MINUTES"
 # Dagster's own, which headless runs and make set (data_platform/headless.py): Dagster reads
 # it with a bare int() when it writes the first events, long after start, so it is checked
 # here with the platform's settings.
@@ -78,6 +81,7 @@ DBT_TARGET = "DATA_PLATFORM_DBT_TARGET"
 
 DEFAULT_RUN_RETENTION_DAYS = 90
 DEFAULT_QUARANTINE_MAX_PERCENT = 10
+DEFAULT_ALLOWED_LATENESS_MINUTES = 120
 
 
 # The AWS settings the S3 lake reads (through s3fs and botocore), checked when the lake is on S3.
@@ -108,6 +112,7 @@ def defaults(home: Path) -> dict[str, str]:
         DAGSTER_CONFIG: "deploy/dagster.yaml",
         RUN_RETENTION_DAYS: str(DEFAULT_RUN_RETENTION_DAYS),
         QUARANTINE_MAX_PERCENT: str(DEFAULT_QUARANTINE_MAX_PERCENT),
+        ALLOWED_LATENESS_MINUTES: str(DEFAULT_ALLOWED_LATENESS_MINUTES),
         GIT_URL: "",
         GIT_BRANCH: "main",
     }
@@ -126,6 +131,7 @@ class Settings:
     dagster_config: Path
     run_retention_days: int
     quarantine_max_percent: int
+    allowed_lateness_minutes: int
     git_url: str | None
     git_branch: str
     dagster_dev: bool = False  # loaded by dagster dev or dg dev (DAGSTER_IS_DEV_CLI)
@@ -191,6 +197,9 @@ class Settings:
             run_retention_days=_integer(RUN_RETENTION_DAYS, values[RUN_RETENTION_DAYS], 1, None),
             quarantine_max_percent=_integer(
                 QUARANTINE_MAX_PERCENT, values[QUARANTINE_MAX_PERCENT], 0, 100
+            ),
+            allowed_lateness_minutes=_integer(
+                ALLOWED_LATENESS_MINUTES, values[ALLOWED_LATENESS_MINUTES], 0, None
             ),
             git_url=values[GIT_URL] or None,
             git_branch=values[GIT_BRANCH],

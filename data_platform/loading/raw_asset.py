@@ -49,7 +49,11 @@ GROUP = "ingestion"
 # Every writer of the warehouse takes this pool; deploy/dagster.yaml limits it to one slot because
 # DuckDB allows a single writing process (a PostgreSQL warehouse may raise the limit).
 WAREHOUSE_POOL = "warehouse"
-FRESHNESS = {"daily": freshness.DAILY_INGEST, "on_delivery": freshness.REFERENCE_INGEST}
+FRESHNESS = {
+    "daily": freshness.DAILY_INGEST,
+    "on_delivery": freshness.REFERENCE_INGEST,
+    "streaming": freshness.STREAM_INGEST,
+}
 # Transient faults only (permanent ones are Failure(allow_retries=False)): 2 more attempts,
 # about 2 s then 4 s apart (+-2 s of jitter, so concurrent runs do not retry in step). With the
 # warehouse's own lock wait of 5 s an attempt, a held DuckDB file fails the step in about 25 s.

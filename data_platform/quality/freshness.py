@@ -6,6 +6,8 @@ The daily schedule runs at 01:00 UTC; a daily run takes minutes. So:
   must have materialized in the 24 hours before 03:00 UTC each day;
 - the marts (``dim_*``, ``fct_*``) in the 24 hours before 04:00 UTC: no more than a day
   behind the newest source data, with an hour for dbt after the ingests;
+- the streaming ingest (web events), loaded by micro-batches every 30 s while events flow,
+  warns after 2 minutes without a load and fails after 5 (the live layer's target);
 - the reference ingests (products, stores, supplies) run when a file lands, which is rare:
   they warn after 7 days and fail after 30, so a landing feed that went silent is noticed.
 
@@ -24,4 +26,7 @@ MARTS = FreshnessPolicy.cron(
 )
 REFERENCE_INGEST = FreshnessPolicy.time_window(
     fail_window=dt.timedelta(days=30), warn_window=dt.timedelta(days=7)
+)
+STREAM_INGEST = FreshnessPolicy.time_window(
+    fail_window=dt.timedelta(minutes=5), warn_window=dt.timedelta(minutes=2)
 )

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dagster import EnvVar, build_resources
 
 from data_platform.core.settings import (
+    ALLOWED_LATENESS_MINUTES,
     LAKE_URL,
     QUARANTINE_MAX_PERCENT,
     SHOP_DB_URL,
@@ -62,7 +63,10 @@ def platform_resources(settings: Settings) -> dict:
         "quality": QualityPolicy(
             max_quarantine_percent=EnvVar.int(QUARANTINE_MAX_PERCENT)
             if QUARANTINE_MAX_PERCENT in settings.explicit
-            else settings.quarantine_max_percent
+            else settings.quarantine_max_percent,
+            allowed_lateness_minutes=EnvVar.int(ALLOWED_LATENESS_MINUTES)
+            if ALLOWED_LATENESS_MINUTES in settings.explicit
+            else settings.allowed_lateness_minutes,
         ),
     }
 

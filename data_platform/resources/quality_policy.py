@@ -3,14 +3,20 @@
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from data_platform.core.settings import DEFAULT_QUARANTINE_MAX_PERCENT
+from data_platform.core.settings import (
+    DEFAULT_ALLOWED_LATENESS_MINUTES,
+    DEFAULT_QUARANTINE_MAX_PERCENT,
+)
 
 
 class QualityPolicy(ConfigurableResource):
-    """How much bad data a raw partition may carry and still load.
+    """How much bad data a raw partition may carry and still load, and how late a streamed
+    event may arrive.
 
-    Set by ``DATA_PLATFORM_QUARANTINE_MAX_PERCENT`` (see :mod:`data_platform.core.settings`); the
-    policy itself is :mod:`data_platform.quality.quarantine`.
+    Set by ``DATA_PLATFORM_QUARANTINE_MAX_PERCENT`` and
+    ``DATA_PLATFORM_EVENTS_ALLOWED_LATENESS_MINUTES`` (see :mod:`data_platform.core.settings`);
+    the policy itself is :mod:`data_platform.quality.quarantine` (and, for the event stream,
+    :mod:`data_platform.sources.web_events.consumer`).
     """
 
     max_quarantine_percent: int = Field(
@@ -20,5 +26,13 @@ class QualityPolicy(ConfigurableResource):
         description=(
             "Largest share of a partition's rows (percent) that may be quarantined while the "
             "rest loads; above it the partition is held back and the raw_contract check fails."
+        ),
+    )
+    allowed_lateness_minutes: int = Field(
+        default=DEFAULT_ALLOWED_LATENESS_MINUTES,
+        ge=0,
+        description=(
+            "Largest delay (minutes) between a streamed event's time and its publication: a "
+            "later event is quarantined as late; one within it restates its 5-minute windows."
         ),
     )

@@ -140,17 +140,22 @@ class WarehouseResource(ConfigurableResource):
         column: str,
         keys: pa.Array | list[str],
         partition_column: str,
-        outside: tuple[dt.date, dt.date],
+        outside: tuple[dt.date, dt.date] | None = None,
+        within: tuple[dt.date, dt.date] | None = None,
     ) -> dict[str, dt.date]:
         """Which of ``keys`` the table holds in partitions outside ``outside`` (first, last
-        day), and in which partition. Empty when the table is missing."""
+        day), or within ``within``, and in which partition. Empty when the table is missing."""
         if not len(keys):
             return {}
+        if (outside is None) == (within is None):
+            raise ValueError("find_keys: give one of outside and within")
         target = f'"{_identifier(schema)}"."{_identifier(table)}"'
+        days = outside or within
+        between = "not between" if outside else "between"
         sql = (
             f'select t."{column}" as k, min(t."{partition_column}") as p from {target} t '
             f'where t."{column}" in (select k from wanted) '
-            f'and t."{partition_column}" not between {_date(outside[0])} and {_date(outside[1])} '
+            f'and t."{partition_column}" {between} {_date(days[0])} and {_date(days[1])} '
             "group by 1"
         )
         location = self.location

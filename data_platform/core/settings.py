@@ -27,6 +27,13 @@ Settings (name: default):
   this many minutes after its event time is quarantined as ``late`` (whole number, at least 0).
 - ``DATA_PLATFORM_GIT_URL`` (unset) and ``DATA_PLATFORM_GIT_BRANCH`` (``main``): when the URL
   is set, the code references of every asset link to that repository in the Dagster UI.
+- ``DATA_PLATFORM_EVENTS_URL``: empty; where the shop's web events are published and consumed
+  (:class:`~data_platform.resources.events.EventBrokerResource`). Empty: newline-delimited JSON
+  files in the lake's ``landing/events/``; ``nats://host:port``: a NATS JetStream server.
+- ``DATA_PLATFORM_EVENTS_STREAM``: ``SHOP_EVENTS``; the JetStream stream holding the events (a
+  NATS stream name: letters, digits, ``_`` and ``-``, at most 255).
+- ``DATA_PLATFORM_EVENTS_ACK_WAIT_SECONDS``: ``300``; how long (seconds, at least 1) a message
+  fetched and not acknowledged waits before the broker delivers it again.
 - With the lake on S3, the AWS settings it reads are checked too: ``AWS_ENDPOINT_URL``
   (``http(s)://host[:port]``), ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY`` (both or
   neither).
@@ -74,6 +81,9 @@ ALLOWED_LATENESS_MINUTES = "DATA_PLATFORM_EVENTS_ALLOWED_LATENESS_MINUTES"
 # it with a bare int() when it writes the first events, long after start, so it is checked
 # here with the platform's settings.
 EVENT_BATCH_SIZE = "DAGSTER_EVENT_BATCH_SIZE"
+EVENTS_URL = "DATA_PLATFORM_EVENTS_URL"
+EVENTS_STREAM = "DATA_PLATFORM_EVENTS_STREAM"
+EVENTS_ACK_WAIT_SECONDS = "DATA_PLATFORM_EVENTS_ACK_WAIT_SECONDS"
 GIT_URL = "DATA_PLATFORM_GIT_URL"
 GIT_BRANCH = "DATA_PLATFORM_GIT_BRANCH"
 # Outputs, not settings: what dbt_project/profiles.yml reads (see Settings.dbt_profile_env).
@@ -82,6 +92,8 @@ DBT_TARGET = "DATA_PLATFORM_DBT_TARGET"
 DEFAULT_RUN_RETENTION_DAYS = 90
 DEFAULT_QUARANTINE_MAX_PERCENT = 10
 DEFAULT_ALLOWED_LATENESS_MINUTES = 120
+DEFAULT_EVENTS_STREAM = "SHOP_EVENTS"
+DEFAULT_EVENTS_ACK_WAIT_SECONDS = 300
 
 
 # The AWS settings the S3 lake reads (through s3fs and botocore), checked when the lake is on S3.
@@ -115,6 +127,9 @@ def defaults(home: Path) -> dict[str, str]:
         ALLOWED_LATENESS_MINUTES: str(DEFAULT_ALLOWED_LATENESS_MINUTES),
         GIT_URL: "",
         GIT_BRANCH: "main",
+        EVENTS_URL: "",
+        EVENTS_STREAM: DEFAULT_EVENTS_STREAM,
+        EVENTS_ACK_WAIT_SECONDS: str(DEFAULT_EVENTS_ACK_WAIT_SECONDS),
     }
 
 
@@ -134,6 +149,9 @@ class Settings:
     allowed_lateness_minutes: int
     git_url: str | None
     git_branch: str
+    events_url: str = ""  # "" = files in the lake's landing/events/
+    events_stream: str = DEFAULT_EVENTS_STREAM
+    events_ack_wait_seconds: int = DEFAULT_EVENTS_ACK_WAIT_SECONDS
     dagster_dev: bool = False  # loaded by dagster dev or dg dev (DAGSTER_IS_DEV_CLI)
     explicit: frozenset[str] = field(default_factory=frozenset)
 
@@ -184,6 +202,11 @@ class Settings:
         if values[GIT_URL]:
             with _naming(GIT_URL):
                 urls.web_url(values[GIT_URL])
+        if values[EVENTS_URL]:
+            with _naming(EVENTS_URL):
+                urls.nats_url(values[EVENTS_URL])
+        with _naming(EVENTS_STREAM):
+            urls.nats_stream_name(values[EVENTS_STREAM])
         if environ.get(EVENT_BATCH_SIZE):
             _integer(EVENT_BATCH_SIZE, environ[EVENT_BATCH_SIZE], 0, None)
         return cls(
@@ -203,6 +226,11 @@ class Settings:
             ),
             git_url=values[GIT_URL] or None,
             git_branch=values[GIT_BRANCH],
+            events_url=values[EVENTS_URL],
+            events_stream=values[EVENTS_STREAM],
+            events_ack_wait_seconds=_integer(
+                EVENTS_ACK_WAIT_SECONDS, values[EVENTS_ACK_WAIT_SECONDS], 1, None
+            ),
             dagster_dev=bool(environ.get("DAGSTER_IS_DEV_CLI")),
             explicit=explicit,
         )

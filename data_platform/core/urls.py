@@ -5,7 +5,8 @@
 - :func:`local_path`: a bare path that must not look like a mistyped URL
   (``postgresql//user:pw@host/db`` is not a file name);
 - :func:`lake_location`: a lake folder or ``s3://bucket/prefix`` with a valid bucket name;
-- :func:`http_endpoint`: ``http(s)://host[:port]`` (``AWS_ENDPOINT_URL``); :func:`web_url`.
+- :func:`http_endpoint`: ``http(s)://host[:port]`` (``AWS_ENDPOINT_URL``); :func:`web_url`;
+- :func:`nats_url` (``nats://host:port``) and :func:`nats_stream_name`: the event broker's.
 
 Each raises ``ValueError`` whose message gives the value (passwords as ``***``), the expected
 form and an example; the settings prefix it with the variable's name.
@@ -141,3 +142,35 @@ def web_url(url: str) -> str:
             f"{shown(url)}: expected an http(s) URL, e.g. https://github.com/owner/repository"
         )
     return url
+
+
+_NATS_FORM = "expected nats://host:port, e.g. nats://127.0.0.1:4222"
+# What NATS allows in a stream name, narrowed to what is safe in a subject and a file name
+# (the server stores each stream in a folder of that name).
+_STREAM_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+
+
+def nats_url(url: str) -> str:
+    """``url`` if it is ``nats://[user[:password]@]host[:port]`` (port 1-65535; NATS's 4222
+    when left out) with no path; raises ``ValueError``."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - ValueError when not a number from 0 to 65535
+    except ValueError:
+        raise ValueError(f"{shown(url)}: the port is not a number from 1 to 65535: {_NATS_FORM}")
+    if parts.scheme != "nats" or not parts.hostname:
+        raise ValueError(f"{shown(url)}: {_NATS_FORM}")
+    if parts.port == 0 or parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"{shown(url)}: {_NATS_FORM}")
+    return url
+
+
+def nats_stream_name(name: str) -> str:
+    """``name`` if it is a JetStream stream name this platform accepts (letters, digits, ``_``
+    and ``-``, 1 to 255 of them: no ``.``, ``*``, ``>``, space or path separator); raises
+    ``ValueError``."""
+    if not _STREAM_NAME.match(name):
+        raise ValueError(
+            f"{name!r} is not a stream name: expected letters, digits, _ and -, e.g. SHOP_EVENTS"
+        )
+    return name

@@ -1,5 +1,5 @@
-"""Resources: the platform's view of the outside world (lake, warehouse, shop database, dbt)
-and its quality policy. :func:`platform_resources` builds them all from the settings: the code
+"""Resources: the platform's view of the outside world (lake, warehouse, shop database, dbt,
+the event broker) and its quality policy. :func:`platform_resources` builds them all from the settings: the code
 location, the command line and the tests use it, and nothing else builds resources."""
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ from dagster import EnvVar, build_resources
 
 from data_platform.core.settings import (
     ALLOWED_LATENESS_MINUTES,
+    EVENTS_ACK_WAIT_SECONDS,
+    EVENTS_STREAM,
+    EVENTS_URL,
     LAKE_URL,
     QUARANTINE_MAX_PERCENT,
     SHOP_DB_URL,
@@ -23,12 +26,22 @@ from data_platform.resources.dbt import (
     dbt_project,
     dbt_target_dir,
 )
+from data_platform.resources.events import (
+    ConsumerLag,
+    Delivery,
+    EventBrokerResource,
+    EventMessage,
+)
 from data_platform.resources.lake import LakeFile, LakeResource
 from data_platform.resources.quality_policy import QualityPolicy
 from data_platform.resources.shop_db import ShopDatabaseResource
 from data_platform.resources.warehouse import WarehouseResource
 
 __all__ = [
+    "ConsumerLag",
+    "Delivery",
+    "EventBrokerResource",
+    "EventMessage",
     "LakeFile",
     "LakeResource",
     "QualityPolicy",
@@ -67,6 +80,14 @@ def platform_resources(settings: Settings) -> dict:
             allowed_lateness_minutes=EnvVar.int(ALLOWED_LATENESS_MINUTES)
             if ALLOWED_LATENESS_MINUTES in settings.explicit
             else settings.allowed_lateness_minutes,
+        ),
+        "events": EventBrokerResource(
+            url=value(EVENTS_URL, settings.events_url),
+            stream=value(EVENTS_STREAM, settings.events_stream),
+            ack_wait_seconds=EnvVar.int(EVENTS_ACK_WAIT_SECONDS)
+            if EVENTS_ACK_WAIT_SECONDS in settings.explicit
+            else settings.events_ack_wait_seconds,
+            lake=LakeResource(url=value(LAKE_URL, settings.lake_url)),
         ),
     }
 

@@ -256,6 +256,35 @@ class LakeResource(ConfigurableResource):
             files.append(LakeFile(full[len(root) + 1 :], size, version, _modified(info)))
         return sorted(files, key=lambda f: f.path)
 
+    def list_paths(self, prefix: str) -> list[str]:
+        """The path of every file below ``prefix`` (recursively), sorted: a listing without the
+        versions :meth:`list_files` computes (a local file's hash reads the whole file).
+        Temporary files of unfinished local writes are left out."""
+        fs, root = self._filesystem()
+        fs.invalidate_cache()
+        full = self._full(prefix)
+        if not fs.exists(full):
+            return []
+        found = fs.find(full)
+        return sorted(
+            p[len(root) + 1 :] for p in found if not p.rsplit("/", 1)[-1].startswith(_TMP_PREFIX)
+        )
+
+    def list_folders(self, prefix: str) -> list[str]:
+        """The names of the folders directly below ``prefix`` (one listing, not recursive),
+        sorted; empty when ``prefix`` does not exist."""
+        fs, _ = self._filesystem()
+        fs.invalidate_cache()
+        full = self._full(prefix).rstrip("/")
+        if not fs.exists(full):
+            return []
+        entries = fs.ls(full, detail=True)
+        return sorted(
+            e["name"].rstrip("/").rsplit("/", 1)[-1]
+            for e in entries
+            if e.get("type") == "directory"
+        )
+
     def _version(self, fs: fsspec.AbstractFileSystem, full: str, info: dict) -> str:
         etag = info.get("ETag") or info.get("etag")
         if etag:

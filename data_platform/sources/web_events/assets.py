@@ -95,7 +95,7 @@ def build_assets(settings: Settings) -> list[AssetsDefinition]:
                     AssetMaterialization(
                         asset_key=WEB_EVENTS.asset_key,
                         partition=day.isoformat(),
-                        metadata={**metadata, "dagster/row_count": counts[RAW][day]},
+                        metadata={**metadata, "dagster/row_count": counts[RAW].get(day, 0)},
                     )
                 )
         if len(run_days) == 1:

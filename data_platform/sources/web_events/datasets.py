@@ -107,8 +107,8 @@ WEB_EVENTS = Dataset(
         Reference("product_id", "products", "sku"),
     ),
     row_rules=(
-        RowRule(CHECKOUT_HAS_ORDER, "order_id", _checkout_has_order),
-        RowRule(PRODUCT_EVENT_HAS_PRODUCT, "product_id", _product_event_has_product),
+        RowRule(CHECKOUT_HAS_ORDER, "event_type", _checkout_has_order),
+        RowRule(PRODUCT_EVENT_HAS_PRODUCT, "event_type", _product_event_has_product),
     ),
     cadence="streaming",
 )

@@ -299,10 +299,10 @@ def _malformed(kind: str, event: dict, rng: random.Random) -> bytes:
     """``event`` broken the way ``kind`` says, as the bytes to publish."""
     broken = dict(event)
     if kind == "not_json":
-        return b"<html><body>502 Bad Gateway</body></html>"
+        return f"<html><body>502 Bad Gateway (request {_uuid(rng)})</body></html>".encode()
     if kind == "truncated_json":
         text = json.dumps(event).encode()
-        return text[: rng.randint(1, len(text) - 2)]
+        return text[: rng.randint(len(text) // 2, len(text) - 2)]
     if kind == "missing_event_id":
         broken.pop("event_id")
     elif kind == "unknown_event_type":

@@ -6,6 +6,9 @@
   print a summary, and exit 1 if any step or blocking check failed. ``--partition DAY`` or
   ``--partition-range FIRST...LAST``: those daily partitions and everything downstream.
   ``--full-refresh``: rebuild every dbt model from the whole history.
+- ``data-platform simulate``: keep the demo shop going in real time (orders in the shop
+  database, web events on the event broker; see :mod:`data_platform.simulate`), until
+  interrupted or ``--duration`` seconds; ``--burst N`` publishes N events at once and exits.
 - ``data-platform --debug COMMAND`` (or ``DATA_PLATFORM_DEBUG=1``): print the traceback of a
   failure too (passwords masked as everywhere else).
 
@@ -26,7 +29,9 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterable
@@ -80,7 +85,55 @@ def parser() -> argparse.ArgumentParser:
         "consume",
         help="one micro-batch of the event stream now (what the web events sensor launches)",
     )
+    _simulate_arguments(commands)
     return parser
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a share from 0 to 1, e.g. 0.05")
+    return value
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number above 0, e.g. 3")
+    return value
+
+
+def _simulate_arguments(commands) -> None:
+    simulate = commands.add_parser(
+        "simulate", help="keep the demo shop going: orders and web events in real time"
+    )
+    simulate.add_argument("--rate", type=_positive, default=3.0, help="orders per minute (3)")
+    simulate.add_argument(
+        "--duration", type=_positive, default=None, help="seconds to run (default: until stopped)"
+    )
+    simulate.add_argument(
+        "--flush-seconds", type=_positive, default=2.0, help="seconds between publications (2)"
+    )
+    simulate.add_argument(
+        "--burst", type=int, metavar="N", help="publish N events as fast as possible, then exit"
+    )
+    simulate.add_argument("--seed", type=int, help="seed of the randomness (reproducible runs)")
+    simulate.add_argument("--late-share", type=_share, default=0.0, help="share of late events")
+    simulate.add_argument(
+        "--duplicate-share", type=_share, default=0.0, help="share of events published twice"
+    )
+    simulate.add_argument(
+        "--malformed-share", type=_share, default=0.0, help="share of malformed messages"
+    )
+    simulate.add_argument(
+        "--out-of-order", action="store_true", help="shuffle each flush's messages"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,6 +214,9 @@ def _command(args) -> int:
         return _seed(args, settings)
     if args.command == "consume":
         return _consume(settings)
+    if args.command == "simulate":
+        preflight.require_seeded_file(settings)
+        return _simulate(args, settings)
     return _run(args, settings, partitions)
 
 
@@ -247,6 +303,29 @@ def _seed(args, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 3
+    return 0
+
+
+def _simulate(args, settings: Settings) -> int:
+    # Dagster and the sources (seconds of imports): once the settings and servers are usable.
+    from data_platform.resources import open_resources
+    from data_platform.simulate import Faults, Options, burst, run
+
+    if args.burst is not None and args.burst < 1:
+        raise PlatformError(
+            f"--burst {args.burst}: expected at least 1, e.g. --burst 100000", exit_code=2
+        )
+    faults = Faults(args.late_share, args.duplicate_share, args.malformed_share, args.out_of_order)
+    options = Options(args.rate, args.duration, args.flush_seconds, args.seed, faults)
+    with open_resources(settings, "lake", "shop_db", "events") as resources:
+        if args.burst is not None:
+            burst(resources, args.burst, options, say=lambda line: print(line, flush=True))
+            return 0
+        stop = threading.Event()
+        # SIGINT and SIGTERM end the loop after its last flush, not in the middle of one.
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, lambda *_: stop.set())
+        run(resources, options, stop, say=lambda line: print(line, flush=True))
     return 0
 
 

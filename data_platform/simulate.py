@@ -1,0 +1,444 @@
+"""The demo shop, live: ``data-platform simulate`` keeps it going in real time.
+
+Each flush (every ``--flush-seconds``) simulates the visits of the time since the last one.
+It writes their orders and items into the shop database and publishes their web events
+through the event broker (:class:`~data_platform.resources.events.EventBrokerResource`; one
+landing file per flush on the file backend). A visit is one session: ``session_started``,
+one or more ``page_viewed``, some ``product_viewed`` and ``added_to_cart``, and for a
+converting visit ``checkout_completed``, carrying the id and total of the order written with
+``ordered_at`` = the checkout's event time as naive UTC. The payload is issue 13's contract.
+
+What a visit is made of comes from what is seeded (:func:`load_shop`): the customers of the
+shop database, the stores and products of the landing CSVs in the lake (``landing/stores/
+stores.csv``, ``landing/products/products.csv``), only the stores opened by now. Totals follow
+the orders contract (:mod:`data_platform.sources.shop_db.datasets`): the subtotal is the sum
+of the items' prices (integer cents), the tax is the subtotal times the store's rate, rounded
+half up to a cent, and ``order_total = subtotal + tax_paid``. Anonymous visitors (no
+customer) browse and never check out.
+
+On request it also makes what production makes by accident (:class:`Faults`): late events
+(event time 1 minute to 4 hours in the past), duplicates (the same payload as a second
+message), out-of-order publication (a flush's messages shuffled) and malformed messages (not
+JSON, truncated JSON, no event_id, an unknown event_type, a bad event_time, a checkout
+without order_id).
+
+:func:`simulate_visits` is the pure part (the same ``now``, shop and seeded ``rng`` give the
+same batch); :func:`write_batch` puts a batch in the shop database and on the broker;
+:func:`run` is the command's loop, :func:`burst` its benchmark mode.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import random
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+import sqlalchemy as sa
+
+from data_platform.core.errors import PlatformError
+from data_platform.core.lake_layout import landing_reference_path
+from data_platform.sources.shop_db.tables import customers, order_items, orders
+
+EVENT_TYPES = (
+    "session_started",
+    "page_viewed",
+    "product_viewed",
+    "added_to_cart",
+    "checkout_completed",
+)
+MALFORMED_KINDS = (
+    "not_json",
+    "truncated_json",
+    "missing_event_id",
+    "unknown_event_type",
+    "bad_event_time",
+    "checkout_without_order_id",
+)
+PAGES = ("/", "/menu", "/stores", "/about", "/cart", "/account")
+# Shares of visits: by a known customer (the rest anonymous), and of those, converting.
+CUSTOMER_SHARE = 0.6
+CONVERSION = 0.5
+# A visit's events spread over up to this many seconds before the flush's now.
+VISIT_SECONDS = 120
+LATE_SECONDS = (60, 4 * 3600)
+STATUS_SECONDS = 10
+_SEED_HINT = "run `data-platform seed --years 1` (or `data-platform seed --from-csv DIR`) first"
+
+
+@dataclass(frozen=True)
+class Store:
+    id: str
+    tax_rate: float
+
+
+@dataclass(frozen=True)
+class Product:
+    sku: str
+    price: int  # cents
+
+
+@dataclass(frozen=True)
+class Shop:
+    """What visits are made of: customer ids, stores open now, products with their prices."""
+
+    customers: tuple[str, ...]
+    stores: tuple[Store, ...]
+    products: tuple[Product, ...]
+
+
+@dataclass(frozen=True)
+class Faults:
+    """The faults to produce: shares (0 to 1) of events late, duplicated and malformed, and
+    whether a flush's messages are published shuffled."""
+
+    late_share: float = 0.0
+    duplicate_share: float = 0.0
+    malformed_share: float = 0.0
+    out_of_order: bool = False
+
+
+@dataclass
+class Batch:
+    """What :func:`simulate_visits` made: ``events`` (payloads in publication order, faults
+    included), the shop rows (``orders``, ``items``: dicts of the shop tables' columns) and
+    ``counts`` (``visits``, ``events`` (the good ones, late included), ``late``,
+    ``duplicate``, ``malformed``, ``malformed:<kind>``)."""
+
+    events: list[bytes] = field(default_factory=list)
+    orders: list[dict] = field(default_factory=list)
+    items: list[dict] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+
+
+def load_shop(resources, now: dt.datetime) -> Shop:
+    """The seeded shop: customers from ``resources["shop_db"]``, stores (opened by ``now``)
+    and products from the landing CSVs of ``resources["lake"]``. Raises
+    :class:`~data_platform.core.errors.PlatformError` (exit code 2) when any is missing."""
+    shop_db, lake = resources["shop_db"], resources["lake"]
+    if not shop_db.has_table(customers.name):
+        raise PlatformError(f"no customers in the shop database: {_SEED_HINT}", exit_code=2)
+    with shop_db.engine().connect() as conn:
+        ids = tuple(conn.execute(sa.select(customers.c.id).order_by(customers.c.id)).scalars())
+
+    def rows(dataset: str) -> list[dict]:
+        path = landing_reference_path(dataset)
+        if not lake.exists(path):
+            raise PlatformError(f"no {path} in the lake: {_SEED_HINT}", exit_code=2)
+        return list(csv.DictReader(io.StringIO(lake.read_bytes(path).decode("utf-8"))))
+
+    naive_now = now.astimezone(dt.UTC).replace(tzinfo=None)
+    stores = tuple(
+        Store(r["id"], float(r["tax_rate"]))
+        for r in rows("stores")
+        if dt.datetime.fromisoformat(r["opened_at"]) <= naive_now
+    )
+    products = tuple(Product(r["sku"], int(r["price"])) for r in rows("products"))
+    if not ids or not stores or not products:
+        missing = [
+            n
+            for n, v in (("customers", ids), ("open stores", stores), ("products", products))
+            if not v
+        ]
+        raise PlatformError(
+            f"the seeded shop has no {', '.join(missing)}: {_SEED_HINT}", exit_code=2
+        )
+    return Shop(ids, stores, products)
+
+
+def tax_cents(subtotal: int, rate: float) -> int:
+    """Tax in cents on ``subtotal`` cents at ``rate`` (0.06 = 6 %), rounded half up."""
+    exact = Decimal(subtotal) * Decimal(str(rate))
+    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def event_time_text(moment: dt.datetime) -> str:
+    """``moment`` (tz-aware) as the contract writes it: ``2026-12-02T10:41:07.123456Z``."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _visitor(customer_id: str) -> str:
+    # A customer's browser keeps its visitor id from visit to visit.
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"jaffle-shop/visitor/{customer_id}"))
+
+
+def simulate_visits(
+    n_visits: int,
+    now: dt.datetime,
+    rng: random.Random,
+    shop: Shop,
+    faults: Faults = Faults(),
+) -> Batch:
+    """``n_visits`` visits ending by ``now`` (tz-aware), their orders and items, and their
+    events as payloads with ``faults`` applied (see :class:`Batch`). Pure: no I/O, the same
+    arguments (and ``rng`` state) give the same batch."""
+    batch = Batch()
+    timed: list[tuple[dt.datetime, int, dict]] = []  # (time before faults, order, event)
+    for _ in range(n_visits):
+        batch.counts["visits"] += 1
+        for event in _visit(now, rng, shop, batch):
+            timed.append((event.pop("_at"), len(timed), event))
+    timed.sort(key=lambda t: (t[0], t[1]))  # publication in event time, ties by visit order
+    for _, _, event in timed:
+        if rng.random() < faults.late_share:
+            late = dt.timedelta(seconds=rng.uniform(*LATE_SECONDS))
+            moment = dt.datetime.fromisoformat(event["event_time"]) - late
+            event["event_time"] = event_time_text(moment)
+            if event["event_type"] == "checkout_completed":
+                _order(batch, event["order_id"])["ordered_at"] = moment.replace(tzinfo=None)
+            batch.counts["late"] += 1
+        if rng.random() < faults.malformed_share:
+            kind = _malformed_kind(rng, event)
+            payload = _malformed(kind, event, rng)
+            batch.counts["malformed"] += 1
+            batch.counts[f"malformed:{kind}"] += 1
+        else:
+            payload = json.dumps(event, separators=(",", ":")).encode()
+            batch.counts["events"] += 1
+        batch.events.append(payload)
+        if rng.random() < faults.duplicate_share:
+            batch.events.append(payload)
+            batch.counts["duplicate"] += 1
+    if faults.out_of_order:
+        rng.shuffle(batch.events)
+    return batch
+
+
+def _order(batch: Batch, order_id: str) -> dict:
+    return next(o for o in reversed(batch.orders) if o["id"] == order_id)
+
+
+def _visit(now: dt.datetime, rng: random.Random, shop: Shop, batch: Batch) -> list[dict]:
+    """One visit's events in time order, each with its time under ``_at``; a converting
+    visit's order and items go into ``batch``."""
+    customer = rng.choice(shop.customers) if rng.random() < CUSTOMER_SHARE else None
+    converts = customer is not None and rng.random() < CONVERSION
+    store = rng.choice(shop.stores)
+    visitor = _visitor(customer) if customer else _uuid(rng)
+    session = _uuid(rng)
+    steps: list[tuple[str, dict]] = [("session_started", {})]
+    steps += [("page_viewed", {"page": rng.choice(PAGES)}) for _ in range(rng.randint(1, 4))]
+    viewed = [rng.choice(shop.products) for _ in range(rng.randint(0, 3))]
+    steps += [("product_viewed", {"product_id": p.sku}) for p in viewed]
+    carted = [p for p in viewed if rng.random() < 0.5]
+    if converts:
+        carted += [rng.choice(shop.products) for _ in range(rng.randint(0 if carted else 1, 2))]
+    steps += [("added_to_cart", {"product_id": p.sku}) for p in carted]
+    span = rng.uniform(5, VISIT_SECONDS)
+    start = now - dt.timedelta(seconds=span)
+    gaps = sorted(rng.uniform(0, span) for _ in range(len(steps)))
+    moments = [start] + [start + dt.timedelta(seconds=g) for g in gaps[1:]]
+    if converts:
+        steps.append(("checkout_completed", {}))
+        moments.append(now)
+    events = []
+    for (kind, extra), moment in zip(steps, moments, strict=True):
+        event = {
+            "event_id": _uuid(rng),
+            "event_type": kind,
+            "event_time": event_time_text(moment),
+            "session_id": session,
+            "visitor_id": visitor,
+            "customer_id": customer,
+            "store_id": store.id,
+            "page": None,
+            "product_id": None,
+            "order_id": None,
+            "order_total": None,
+            **extra,
+            "_at": moment,
+        }
+        if kind == "checkout_completed":
+            event["order_id"], event["order_total"] = _checkout(
+                batch, rng, customer, store, carted, moment
+            )
+        events.append(event)
+    return events
+
+
+def _checkout(batch, rng, customer, store, carted, moment) -> tuple[str, int]:
+    order_id = _uuid(rng)
+    subtotal = sum(p.price for p in carted)
+    tax = tax_cents(subtotal, store.tax_rate)
+    batch.orders.append(
+        {
+            "id": order_id,
+            "customer": customer,
+            # The shop's timestamps are zone-less; the demo shop's are UTC.
+            "ordered_at": moment.astimezone(dt.UTC).replace(tzinfo=None),
+            "store_id": store.id,
+            "subtotal": subtotal,
+            "tax_paid": tax,
+            "order_total": subtotal + tax,
+        }
+    )
+    batch.items += [{"id": _uuid(rng), "order_id": order_id, "sku": p.sku} for p in carted]
+    return order_id, subtotal + tax
+
+
+def _malformed_kind(rng: random.Random, event: dict) -> str:
+    kinds = list(MALFORMED_KINDS)
+    if event["event_type"] != "checkout_completed":
+        kinds.remove("checkout_without_order_id")
+    return rng.choice(kinds)
+
+
+def _malformed(kind: str, event: dict, rng: random.Random) -> bytes:
+    """``event`` broken the way ``kind`` says, as the bytes to publish."""
+    broken = dict(event)
+    if kind == "not_json":
+        return f"<html><body>502 Bad Gateway (request {_uuid(rng)})</body></html>".encode()
+    if kind == "truncated_json":
+        text = json.dumps(event).encode()
+        return text[: rng.randint(len(text) // 2, len(text) - 2)]
+    if kind == "missing_event_id":
+        broken.pop("event_id")
+    elif kind == "unknown_event_type":
+        broken["event_type"] = "page_scrolled"
+    elif kind == "bad_event_time":
+        broken["event_time"] = rng.choice(["yesterday at noon", "2026-13-45T25:61:00Z", 1700000000])
+    elif kind == "checkout_without_order_id":
+        broken["order_id"] = None
+    return json.dumps(broken, separators=(",", ":")).encode()
+
+
+# -- writing and running ----------------------------------------------------------------
+
+
+def write_batch(batch: Batch, resources) -> None:
+    """Put ``batch``'s orders and items into ``resources["shop_db"]`` (one transaction,
+    upserted by key), then publish its events on ``resources["events"]``: a checkout's order
+    exists before its event. Raises the resources' faults."""
+    if batch.orders:
+        shop_db = resources["shop_db"]
+        shop_db.create_tables(orders.metadata)
+        shop_db.upsert_all({orders: batch.orders, order_items: batch.items})
+    publish_events(batch.events, resources["events"])
+
+
+def publish_events(payloads: list[bytes], broker) -> None:
+    """Publish ``payloads`` on ``broker`` in one call (one landing file on the file backend);
+    durable when it returns."""
+    broker.publish(payloads)
+
+
+@dataclass(frozen=True)
+class Options:
+    """The command's options: ``rate`` orders per minute, ``duration`` seconds (None: until
+    stopped), ``flush_seconds``, ``seed`` (None: fresh randomness), ``faults``."""
+
+    rate: float = 3.0
+    duration: float | None = None
+    flush_seconds: float = 2.0
+    seed: int | None = None
+    faults: Faults = Faults()
+
+
+def _status(totals: Counter, started: float) -> str:
+    faults = ", ".join(f"{totals[k]} {k}" for k in ("late", "duplicate", "malformed") if totals[k])
+    return (
+        f"simulate: {time.monotonic() - started:.0f} s: {totals['messages']} messages "
+        f"({totals['events']} events{', ' + faults if faults else ''}), {totals['orders']} "
+        f"orders, {totals['visits']} visits"
+    )
+
+
+def run(
+    resources,
+    options: Options,
+    stop: threading.Event,
+    say: Callable[[str], None] = print,
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+) -> Counter:
+    """Simulate the shop in real time until ``stop`` is set or ``options.duration`` passes;
+    return the totals. Every flush writes what accumulated; a flush whose publication fails
+    (a broker restarting) is kept and published with the next one, and the last flush is
+    done before returning. Says a status line every :data:`STATUS_SECONDS`."""
+    rng = random.Random(options.seed)
+    shop = load_shop(resources, clock())
+    # Visits per minute for the rate of orders (a share of visits converts).
+    visits_per_minute = options.rate / (CUSTOMER_SHARE * CONVERSION)
+    started = time.monotonic()
+    deadline = None if options.duration is None else started + options.duration
+    last, carry, totals = clock(), 0.0, Counter()
+    waiting = Batch()
+    next_status = started + STATUS_SECONDS
+    say(
+        f"simulate: {options.rate:g} orders/min on the {resources['events'].backend} broker, "
+        f"flush every {options.flush_seconds:g} s; stop with Ctrl-C"
+    )
+    while True:
+        remaining = None if deadline is None else deadline - time.monotonic()
+        wait = (
+            options.flush_seconds
+            if remaining is None
+            else max(0.0, min(options.flush_seconds, remaining))
+        )
+        stopping = stop.wait(wait) or (deadline is not None and time.monotonic() >= deadline)
+        now = clock()
+        carry += visits_per_minute * (now - last).total_seconds() / 60
+        last = now
+        n = int(carry)
+        carry -= n
+        batch = simulate_visits(n, now, rng, shop, options.faults)
+        waiting.events += batch.events
+        waiting.orders += batch.orders
+        waiting.items += batch.items
+        waiting.counts += batch.counts
+        try:
+            write_batch(waiting, resources)
+        except PlatformError as error:
+            if stopping:
+                raise
+            say(
+                f"simulate: publishing {len(waiting.events)} messages failed, kept for the next flush: {error}"
+            )
+        else:
+            totals += waiting.counts
+            totals["messages"] += len(waiting.events)
+            totals["orders"] += len(waiting.orders)
+            waiting = Batch()
+        if stopping or time.monotonic() >= next_status:
+            say(_status(totals, started))
+            next_status = time.monotonic() + STATUS_SECONDS
+        if stopping:
+            return totals
+
+
+def burst(
+    resources, n_events: int, options: Options, say: Callable[[str], None] = print
+) -> Counter:
+    """Publish about ``n_events`` events (whole visits, at least ``n_events``) as fast as
+    possible, in publications of up to 10,000 messages, with their orders; return the totals."""
+    rng = random.Random(options.seed)
+    now = dt.datetime.now(dt.UTC)
+    shop = load_shop(resources, now)
+    totals: Counter = Counter()
+    started = time.monotonic()
+    while totals["messages"] < n_events:
+        batch = Batch()
+        while len(batch.events) < min(10_000, n_events - totals["messages"]):
+            part = simulate_visits(50, dt.datetime.now(dt.UTC), rng, shop, options.faults)
+            batch.events += part.events
+            batch.orders += part.orders
+            batch.items += part.items
+            batch.counts += part.counts
+        write_batch(batch, resources)
+        totals += batch.counts
+        totals["messages"] += len(batch.events)
+        totals["orders"] += len(batch.orders)
+    seconds = time.monotonic() - started
+    say(f"{_status(totals, started)}; {totals['messages'] / max(seconds, 1e-9):,.0f} messages/s")
+    return totals

@@ -8,7 +8,7 @@ from dagster import AssetCheckKey, AssetSelection, define_asset_job
 
 from data_platform.quality.lake_checks import LAKE_FILES_CHECK
 from data_platform.sources import DATASETS
-from data_platform.transformation.dbt_assets import DAILY_DBT_ASSETS, DBT_ASSETS, GROUP_BY_FOLDER
+from data_platform.transformation.dbt_assets import DBT_STEPS, GROUP_BY_FOLDER
 
 # The raw datasets the daily runs extract (cadence "daily"); reference data arrives by file.
 DAILY_DATASETS = [d for d in DATASETS if d.cadence == "daily"]
@@ -44,9 +44,7 @@ daily_job = define_asset_job(
 full_refresh_job = define_asset_job(
     "full_refresh_job",
     selection=DBT_MODELS | LAKE_CHECKS,
-    config={
-        "ops": {name: {"config": {"full_refresh": True}} for name in (DBT_ASSETS, DAILY_DBT_ASSETS)}
-    },
+    config={"ops": {name: {"config": {"full_refresh": True}} for name in DBT_STEPS}},
     description="Every dbt model rebuilt from the whole history (dbt build --full-refresh).",
 )
 

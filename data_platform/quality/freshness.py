@@ -6,6 +6,10 @@ The daily schedule runs at 01:00 UTC; a daily run takes minutes. So:
   must have materialized in the 24 hours before 03:00 UTC each day;
 - the marts (``dim_*``, ``fct_*``) in the 24 hours before 04:00 UTC: no more than a day
   behind the newest source data, with an hour for dbt after the ingests;
+- the stream marts (``fct_*`` on the web events, dbt tag ``stream``), rebuilt by the
+  micro-batch runs every 30 s or so: they warn 5 minutes after their last build and fail
+  after 15 (the live layer's freshness target is under 5 minutes; a stream that stopped, or
+  a sensor that stopped launching, shows);
 - the reference ingests (products, stores, supplies) run when a file lands, which is rare:
   they warn after 7 days and fail after 30, so a landing feed that went silent is noticed.
 
@@ -24,4 +28,7 @@ MARTS = FreshnessPolicy.cron(
 )
 REFERENCE_INGEST = FreshnessPolicy.time_window(
     fail_window=dt.timedelta(days=30), warn_window=dt.timedelta(days=7)
+)
+STREAM_MARTS = FreshnessPolicy.time_window(
+    fail_window=dt.timedelta(minutes=15), warn_window=dt.timedelta(minutes=5)
 )

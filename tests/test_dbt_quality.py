@@ -13,8 +13,8 @@ from dagster import (
 )
 
 from data_platform.transformation.dbt_assets import (
-    DAILY_DBT_ASSETS,
     DBT_ASSETS,
+    DBT_STEPS,
     DbtBuildConfig,
     build_args,
     contract_schema,
@@ -92,9 +92,9 @@ def test_singular_tests_check_one_model_in_the_step_that_builds_it(manifest, gra
     steps = {
         a.node_def.name: a
         for a in defs.assets
-        if isinstance(a, AssetsDefinition) and a.node_def.name in (DBT_ASSETS, DAILY_DBT_ASSETS)
+        if isinstance(a, AssetsDefinition) and a.is_executable and a.node_def.name in DBT_STEPS
     }
-    assert len(steps) == 2
+    assert len(steps) == 3
     for test in singular:
         (key,) = check_keys_of(graph, test)
         ref = test["config"]["meta"]["dagster"]["ref"]["name"]

@@ -13,8 +13,9 @@ from dagster import (
 )
 
 from data_platform.transformation.dbt_assets import (
-    DAILY_DBT_ASSETS,
     DBT_ASSETS,
+    DBT_STEPS,
+    MART_PREFIXES,
     DbtBuildConfig,
     build_args,
     contract_schema,
@@ -92,9 +93,9 @@ def test_singular_tests_check_one_model_in_the_step_that_builds_it(manifest, gra
     steps = {
         a.node_def.name: a
         for a in defs.assets
-        if isinstance(a, AssetsDefinition) and a.node_def.name in (DBT_ASSETS, DAILY_DBT_ASSETS)
+        if isinstance(a, AssetsDefinition) and a.is_executable and a.node_def.name in DBT_STEPS
     }
-    assert len(steps) == 2
+    assert len(steps) == 3
     for test in singular:
         (key,) = check_keys_of(graph, test)
         ref = test["config"]["meta"]["dagster"]["ref"]["name"]
@@ -112,7 +113,12 @@ def test_singular_tests_check_one_model_in_the_step_that_builds_it(manifest, gra
 def test_jobs_run_the_schema_change_check_of_every_mart_they_build(job_name):
     job_graph = defs.resolve_job_def(job_name).asset_layer.asset_graph
     executable = [k for k in job_graph.get_all_asset_keys() if job_graph.get(k).is_executable]
-    marts = {key for key in executable if key.path[0] == "marts" and key.path[-1] in MARTS}
+    # Every mart (dim_*, fct_*), the stream marts among them.
+    marts = {
+        key
+        for key in executable
+        if key.path[0] == "marts" and key.path[-1].startswith(MART_PREFIXES)
+    }
     raw = {key for key in executable if key.path[0] == "raw"}
     assert marts
     schema_checks = {

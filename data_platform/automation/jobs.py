@@ -9,7 +9,7 @@ from dagster import AssetCheckKey, AssetSelection, define_asset_job
 from data_platform.quality.lake_checks import LAKE_FILES_CHECK
 from data_platform.sources import DATASETS
 from data_platform.sources.web_events.jobs import STREAM
-from data_platform.transformation.dbt_assets import DAILY_DBT_ASSETS, DBT_ASSETS, GROUP_BY_FOLDER
+from data_platform.transformation.dbt_assets import DBT_STEPS, GROUP_BY_FOLDER
 
 # The raw datasets the daily runs extract (cadence "daily"); reference data arrives by file.
 DAILY_DATASETS = [d for d in DATASETS if d.cadence == "daily"]
@@ -48,10 +48,8 @@ daily_job = define_asset_job(
 # lake_files checks run first: no model is rebuilt from a lake that disagrees with the warehouse.
 full_refresh_job = define_asset_job(
     "full_refresh_job",
-    selection=(DBT_MODELS - STREAM) | LAKE_CHECKS,
-    config={
-        "ops": {name: {"config": {"full_refresh": True}} for name in (DBT_ASSETS, DAILY_DBT_ASSETS)}
-    },
+    selection=DBT_MODELS | LAKE_CHECKS,
+    config={"ops": {name: {"config": {"full_refresh": True}} for name in DBT_STEPS}},
     description="Every dbt model rebuilt from the whole history (dbt build --full-refresh).",
 )
 

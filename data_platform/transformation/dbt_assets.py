@@ -9,13 +9,19 @@ build`` skips them) and in the other step (Dagster does not start it); a test of
 ``warn`` is a non-blocking check of severity WARN. Singular tests (``dbt_project/tests/``) that
 read several models name the one they check in ``meta.dagster.ref``.
 
-Two multi-assets share the project:
+Three multi-assets share the project:
 
 - ``transform_daily_dbt``: the models tagged ``daily`` (``fct_orders``,
   ``fct_daily_store_sales``), daily-partitioned like the raw orders. Dagster passes the run's
   partition window to dbt as ``min_date``/``max_date`` (in the environment, which keeps dbt's
   partial parse valid: see :mod:`data_platform.resources.dbt`); the models are incremental and
   replace exactly those days (incremental strategy ``partition_window``).
+- ``transform_stream_dbt``: the models tagged ``stream``, on the web events the micro-batch
+  runs load (``stg_web_events``, ``fct_store_activity_5min``, ``int_checkouts_matched``,
+  ``fct_daily_conversion``) and the serving view ``store_sales_live``; unpartitioned: late
+  events are the incremental logic's to handle (``fct_store_activity_5min`` recomputes the
+  windows holding rows loaded since its last build). :data:`STREAM_DBT_SELECTION` selects
+  them with ``raw/web_events`` for the micro-batch job.
 - ``transform_dbt``: every other model, unpartitioned: views, and tables rebuilt in full
   (``dim_customers`` and ``fct_customer_activity`` need every order of a customer).
 
@@ -31,7 +37,7 @@ after dbt has exited (:mod:`data_platform.transformation.row_counts`).
 In the UI, an asset's description is its dbt documentation (the model's YAML
 ``description``), and its code reference opens the model's ``.sql`` file.
 
-Both take the ``warehouse`` pool. ``full_refresh: true`` in a run's config rebuilds the
+All three take the ``warehouse`` pool. ``full_refresh: true`` in a run's config rebuilds the
 selected models from the whole history (``dbt build --full-refresh``): the action for when a
 model's logic changes (see ``full_refresh_job``).
 """
@@ -46,6 +52,7 @@ from dagster import (
     AssetKey,
     AssetMaterialization,
     AssetsDefinition,
+    AssetSelection,
     AssetSpec,
     BackfillPolicy,
     Config,
@@ -79,6 +86,10 @@ GROUP_BY_FOLDER = {"staging": "staging", "intermediate": "marts", "marts": "mart
 MART_PREFIXES = ("dim_", "fct_")
 # dbt tag of the incremental models partitioned by day.
 DAILY_TAG = "daily"
+# dbt tag of the models on the web event stream (and the serving view).
+STREAM_TAG = "stream"
+# The raw asset the stream models read (dbt source raw.web_events), built by the events source.
+WEB_EVENTS_KEY = AssetKey(["raw", "web_events"])
 # The names of the two dbt steps. The unpartitioned step's name must sort after every raw
 # step's (``raw__*``): Dagster 1.13 takes a run's partitions definition from the *last* asset
 # step in step-key order (DagsterRunDomain.create_run), and when that one is partitioned it
@@ -88,6 +99,10 @@ DAILY_TAG = "daily"
 # is planned once (tests/test_dbt_assets_ui.py: test_a_range_run_records_one_execution_per_check).
 DBT_ASSETS = "transform_dbt"
 DAILY_DBT_ASSETS = "transform_daily_dbt"
+# The stream step is unpartitioned and sorts after both (and after ``raw__web_events``): in a
+# micro-batch run (raw/web_events, partitioned, with the stream models) it is the last step.
+STREAM_DBT_ASSETS = "transform_stream_dbt"
+DBT_STEPS = (DBT_ASSETS, DAILY_DBT_ASSETS, STREAM_DBT_ASSETS)
 # Asset metadata dagster-dbt fills with the DbtProject object (dagster_dbt.asset_utils'
 # DAGSTER_DBT_PROJECT_METADATA_KEY, not exported). Dagster cannot serialize it, so the UI
 # showed "[DbtProject] (unserializable)"; the UI hides the manifest and translator entries
@@ -97,7 +112,7 @@ DBT_PROJECT_METADATA_KEY = "dagster_dbt/project"
 
 class PlatformDbtTranslator(DagsterDbtTranslator):
     """Groups dbt models by their folder (see :data:`GROUP_BY_FOLDER`); gives the marts
-    (``dim_*``, ``fct_*``) their freshness policy; makes error-severity tests blocking checks;
+    (``dim_*``, ``fct_*``) their freshness policy (the stream marts theirs); makes error-severity tests blocking checks;
     describes a model by its dbt documentation; points each asset at its ``.sql`` file (code
     reference, an absolute local path); keeps the ``DbtProject`` object out of the metadata
     the UI shows."""
@@ -114,7 +129,9 @@ class PlatformDbtTranslator(DagsterDbtTranslator):
         spec = super().get_asset_spec(manifest, unique_id, project or self.project)
         node = manifest.get("nodes", {}).get(unique_id, {})
         if node.get("resource_type") == "model" and node["name"].startswith(MART_PREFIXES):
-            spec = spec.replace_attributes(freshness_policy=freshness.MARTS)
+            stream = STREAM_TAG in node.get("tags", [])
+            policy = freshness.STREAM_MARTS if stream else freshness.MARTS
+            spec = spec.replace_attributes(freshness_policy=policy)
         if DBT_PROJECT_METADATA_KEY in spec.metadata:
             metadata = {k: v for k, v in spec.metadata.items() if k != DBT_PROJECT_METADATA_KEY}
             spec = spec.replace_attributes(metadata=metadata)
@@ -273,8 +290,15 @@ def run_dbt(
     yield from with_row_counts(events, manifest, warehouse, window, context.log)
 
 
+# dagster-dbt turns each dbt tag into an asset tag of that name with an empty value.
+STREAM_DBT_SELECTION = AssetSelection.assets(WEB_EVENTS_KEY) | AssetSelection.tag(STREAM_TAG, "")
+"""What a micro-batch run materializes: ``raw/web_events`` and every stream model (the assets
+of the ``transform_stream_dbt`` step, dbt tag ``stream``), with their checks; for
+``define_asset_job(selection=...)``."""
+
+
 def build_dbt_assets(partitions_def: PartitionsDefinition):
-    """The two dbt multi-assets, read from the prepared manifest (``data-platform prepare``);
+    """The three dbt multi-assets, read from the prepared manifest (``data-platform prepare``);
     the daily models take ``partitions_def`` (the raw orders' daily partitions)."""
     manifest = json.loads(dbt_project.manifest_path.read_text())
     common = {
@@ -284,7 +308,7 @@ def build_dbt_assets(partitions_def: PartitionsDefinition):
         "pool": WAREHOUSE_POOL,
     }
 
-    @dbt_assets(name=DBT_ASSETS, exclude=f"tag:{DAILY_TAG}", **common)
+    @dbt_assets(name=DBT_ASSETS, exclude=f"tag:{DAILY_TAG} tag:{STREAM_TAG}", **common)
     def transform_dbt(
         context: AssetExecutionContext,
         dbt: WarehouseDbtCliResource,
@@ -322,4 +346,20 @@ def build_dbt_assets(partitions_def: PartitionsDefinition):
         finally:
             dbt.keep_partial_parse(invocation)
 
-    return [transform_dbt, transform_daily_dbt]
+    @dbt_assets(name=STREAM_DBT_ASSETS, select=f"tag:{STREAM_TAG}", **common)
+    def transform_stream_dbt(
+        context: AssetExecutionContext,
+        dbt: WarehouseDbtCliResource,
+        config: DbtBuildConfig,
+        warehouse: WarehouseResource,
+    ):
+        """Builds (runs and tests) the selected stream models; ``fct_store_activity_5min``
+        restates the windows of the events loaded since its last build."""
+        args = build_args(config, indirect_selection=subset_indirect_selection(context))
+        invocation = dbt.cli(args, context=context)
+        try:
+            yield from run_dbt(context, invocation, manifest, warehouse)
+        finally:
+            dbt.keep_partial_parse(invocation)
+
+    return [transform_dbt, transform_daily_dbt, transform_stream_dbt]

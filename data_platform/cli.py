@@ -36,6 +36,7 @@ from pathlib import Path
 
 from data_platform import preflight
 from data_platform.core.errors import PlatformError, one_line, redact, secrets_of
+from data_platform.core.history import yesterday_utc
 from data_platform.core.settings import DAGSTER_HOME, PARTITION_START, Settings
 
 DEBUG = "DATA_PLATFORM_DEBUG"
@@ -224,7 +225,6 @@ def _partitions(args):
 def _seed(args, settings: Settings) -> int:
     # Dagster and the sources (seconds of imports): loaded once the settings, the state folder
     # and the servers are known to be usable.
-    from data_platform.core.history import yesterday_utc
     from data_platform.resources import open_resources
     from data_platform.seed import SeedError, generate_jafgen, has_data, seed_from_csv
 

@@ -116,13 +116,15 @@ def history_path(home: Path) -> Path:
 
 def read_history(home: Path) -> History | None:
     """The history recorded in ``home`` (``<home>/history.json``), or ``None`` when no seed
-    recorded one. Raises ``ValueError`` naming the file and what is wrong with it (not JSON,
-    a missing or malformed field, a first day after the last)."""
+    recorded one. Raises ``ValueError`` naming the file and what is wrong with it (unreadable,
+    not JSON, a missing or malformed field, a first day after the last)."""
     path = history_path(home)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except OSError as error:
+        raise ValueError(f"{path}: cannot be read ({error.strerror or error})") from None
     example = '{"first_day": "2025-06-01", "last_day": "2026-05-31", "shift_weeks": 403}'
     try:
         data = json.loads(text)

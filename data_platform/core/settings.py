@@ -169,8 +169,6 @@ class Settings:
         values = defaults(home)
         explicit = frozenset(name for name in values if environ.get(name))
         values.update({name: environ[name] for name in explicit})
-        if PARTITION_START not in explicit:
-            values[PARTITION_START] = _recorded_start(home) or values[PARTITION_START]
         warehouse_url = values[WAREHOUSE_URL]
         with _naming(WAREHOUSE_URL):
             location = parse_warehouse_url(warehouse_url)
@@ -182,6 +180,8 @@ class Settings:
             _check_aws(environ)
         with _naming(HOME):
             _check_writable(home)
+        if PARTITION_START not in explicit:
+            values[PARTITION_START] = _recorded_start(home) or values[PARTITION_START]
         dagster_home = Path(values[DAGSTER_HOME]).expanduser().resolve()
         with _naming(DAGSTER_HOME):
             _check_writable(dagster_home)

@@ -15,6 +15,7 @@ the rest; the step is the work itself, everything else is what launching from th
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import signal
 import statistics
@@ -100,9 +101,13 @@ def main() -> None:
             raise SystemExit("the webserver did not answer")
         from dagster import DagsterInstance
 
+        from data_platform.core.settings import Settings
+
         rows = []
         with DagsterInstance.get() as instance:
-            days = ["2018-09-03", "2018-09-04", "2018-09-05", "2018-09-06", "2018-09-07"]
+            # Days 3 to 7 of the seeded history: Monday to Friday (jafgen starts on a Saturday).
+            first = Settings.from_environ(env).partition_start
+            days = [(first + dt.timedelta(days=n)).isoformat() for n in range(2, 7)]
             for day in (days * (args.repeat // len(days) + 1))[: args.repeat]:
                 run_id, launched_at = launch(port, day)
                 while True:

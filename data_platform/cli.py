@@ -1,6 +1,8 @@
 """The ``data-platform`` command.
 
 - ``data-platform seed --years N`` or ``--from-csv DIR``: put the demo sources in place.
+  ``--years`` moves jafgen's dates (which start on 2018-09-01) by whole weeks so the history
+  ends yesterday (UTC); ``--from-csv`` keeps the dates it is given, unless ``--end-yesterday``.
 - ``data-platform prepare``: parse the dbt project (the manifest the dbt assets are built from).
 - ``data-platform run``: materialize the whole graph over every partition present in the data,
   print a summary, and exit 1 if any step or blocking check failed. ``--partition DAY`` or
@@ -39,6 +41,7 @@ from pathlib import Path
 
 from data_platform import preflight
 from data_platform.core.errors import PlatformError, one_line, redact, secrets_of
+from data_platform.core.history import yesterday_utc
 from data_platform.core.settings import DAGSTER_HOME, PARTITION_START, Settings
 
 DEBUG = "DATA_PLATFORM_DEBUG"
@@ -58,6 +61,12 @@ def parser() -> argparse.ArgumentParser:
     source = seed.add_mutually_exclusive_group(required=True)
     source.add_argument("--years", type=int, help="generate N years of data with jafgen")
     source.add_argument("--from-csv", type=Path, help="a directory of jafgen raw_*.csv files")
+    seed.add_argument(
+        "--end-yesterday",
+        action="store_true",
+        help="with --from-csv: move the dates by whole weeks so the history ends yesterday (UTC), "
+        "as --years always does",
+    )
     seed.add_argument(
         "--if-empty", action="store_true", help="do nothing if the sources already hold orders"
     )
@@ -285,17 +294,22 @@ def _seed(args, settings: Settings) -> int:
             csv_dir = generate_jafgen(args.years, target)
         else:
             csv_dir = args.from_csv
+        # --years: jafgen's history (from 2018-09-01) would end years ago.
+        end = yesterday_utc() if args.years is not None or args.end_yesterday else None
         started = time.monotonic()
         try:
-            summary = seed_from_csv(csv_dir, sources)
+            summary = seed_from_csv(csv_dir, sources, end=end, home=settings.home)
         except SeedError as error:
             raise PlatformError(str(error), exit_code=2) from error
-    start = settings.partition_start
+    if end is not None:
+        print(f"seed: dates moved by {summary.shift_weeks} week(s) to end on {end} (yesterday)")
     print(
         f"seed: {summary.rows} upserted into the shop database; "
         f"{len(summary.files_written)} landing files written, {summary.files_unchanged} unchanged; "
         f"orders from {summary.first_day} to {summary.last_day} ({time.monotonic() - started:.1f} s)"
     )
+    # The first partition follows the history the seed recorded, unless set explicitly.
+    start = Settings.from_environ().partition_start
     if summary.first_day and summary.first_day < start:
         print(
             f"seed: orders start on {summary.first_day}, before the first daily partition {start}; "

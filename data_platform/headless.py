@@ -72,7 +72,7 @@ from data_platform.definitions import build_definitions
 from data_platform.progress import RUN_CONFIG as PROGRESS_RUN_CONFIG
 from data_platform.progress import RunProgress, log_path
 from data_platform.resources import open_resources
-from data_platform.sources import SOURCES
+from data_platform.sources import data_window as sources_window
 from data_platform.sources.web_events.jobs import web_events_job
 from data_platform.sources.web_events.sensor import run_days
 
@@ -114,10 +114,7 @@ class RunSummary:
 def data_window(settings: Settings) -> tuple[dt.date, dt.date] | None:
     """First and last day holding events in any source (orders, tweets), or ``None``."""
     with open_resources(settings, "lake", "shop_db") as resources:
-        windows = [w for s in SOURCES if s.data_window and (w := s.data_window(resources))]
-    if not windows:
-        return None
-    return min(w[0] for w in windows), max(w[1] for w in windows)
+        return sources_window(resources)
 
 
 def micro_batch(

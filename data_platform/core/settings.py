@@ -14,7 +14,10 @@ Settings (name: default):
   warehouse engine and where it is (``postgresql://user:password@host:port/database`` for
   PostgreSQL). It also picks the dbt target of the same engine (see :meth:`dbt_profile_env`).
 - ``DATA_PLATFORM_SHOP_DB_URL``: ``sqlite:///$DATA_PLATFORM_HOME/shop.db``; any SQLAlchemy URL.
-- ``DATA_PLATFORM_PARTITION_START``: ``2018-09-01``; first daily partition (jafgen's epoch).
+- ``DATA_PLATFORM_PARTITION_START``: the first day of the seeded history, as the last
+  ``data-platform seed`` recorded it in ``$DATA_PLATFORM_HOME/history.json`` (see
+  :mod:`data_platform.core.history`); without that file ``2018-09-01`` (jafgen's epoch). The
+  first daily partition of every partitioned asset. Set explicitly, it wins.
 - ``DAGSTER_HOME``: ``$DATA_PLATFORM_HOME/dagster``; Dagster's instance state.
 - ``DATA_PLATFORM_DAGSTER_CONFIG``: ``deploy/dagster.yaml``; the instance configuration copied
   to ``$DAGSTER_HOME`` by ``data-platform prepare`` (``deploy/dagster.production.yaml`` for
@@ -59,6 +62,7 @@ from pathlib import Path
 
 from data_platform.core import urls
 from data_platform.core.errors import PlatformError
+from data_platform.core.history import read_history
 from data_platform.core.warehouse_url import WarehouseLocation, parse_warehouse_url
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -176,6 +180,8 @@ class Settings:
             _check_aws(environ)
         with _naming(HOME):
             _check_writable(home)
+        if PARTITION_START not in explicit:
+            values[PARTITION_START] = _recorded_start(home) or values[PARTITION_START]
         dagster_home = Path(values[DAGSTER_HOME]).expanduser().resolve()
         with _naming(DAGSTER_HOME):
             _check_writable(dagster_home)
@@ -281,6 +287,19 @@ def _date(name: str, text: str) -> dt.date:
     if value > dt.datetime.now(dt.UTC).date():
         raise SettingsError(f"{name}={text!r} is in the future: {expected}")
     return value
+
+
+def _recorded_start(home: Path) -> str | None:
+    """The first day of the history recorded in ``home``, as ISO text, or ``None``; a day
+    after today (a seed of dates in the future, as given) gives today, so a state folder stays
+    usable. Raises :class:`SettingsError` for a file that cannot be read."""
+    try:
+        recorded = read_history(home)
+    except ValueError as error:
+        raise SettingsError(f"{PARTITION_START} (default): {error}") from None
+    if recorded is None:
+        return None
+    return min(recorded.first_day, dt.datetime.now(dt.UTC).date()).isoformat()
 
 
 @contextmanager

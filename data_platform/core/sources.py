@@ -19,6 +19,7 @@ from dagster import AssetsDefinition, SensorDefinition
 
 from data_platform.core.datasets import Dataset
 from data_platform.core.errors import PlatformError
+from data_platform.core.history import AS_GIVEN, HistoryMove
 from data_platform.core.settings import Settings
 
 Resources = Mapping[str, Any]
@@ -28,14 +29,15 @@ Resources = Mapping[str, Any]
 
 @dataclass
 class SeedSummary:
-    """What a seed wrote: rows per shop table, landing files written or left as they were, and
-    the first and last day holding events."""
+    """What a seed wrote: rows per shop table, landing files written or left as they were, the
+    first and last day holding orders, and the whole weeks its input's timestamps moved by."""
 
     rows: dict[str, int]
     files_written: list[str]
     files_unchanged: int = 0
     first_day: dt.date | None = None
     last_day: dt.date | None = None
+    shift_weeks: int = 0
 
     def saw_days(self, first: dt.date, last: dt.date) -> None:
         self.first_day = min(first, self.first_day or first)
@@ -45,6 +47,27 @@ class SeedSummary:
 SeedWrite = Callable[[Resources, SeedSummary], None]
 """The write step of a source's seed: ``write(resources, summary)`` puts the input already
 read and checked into the source and adds what it wrote to ``summary``."""
+
+
+@dataclass(frozen=True)
+class SeedInput:
+    """A source's seed input, read and checked, not yet written.
+
+    - ``days``: the first and last day holding its events (orders, tweets) as given, or
+      ``None``; the seed moves the input by the whole window of every source (see
+      :mod:`data_platform.core.history`);
+    - ``moved(move)``: the :data:`SeedWrite` step of the input moved by ``move`` (every
+      timestamp shifted, the events after ``move.last_day`` dropped), computed before anything
+      is written.
+
+    Calling it writes the input as given (``moved(AS_GIVEN)``).
+    """
+
+    days: tuple[dt.date, dt.date] | None
+    moved: Callable[[HistoryMove], SeedWrite]
+
+    def __call__(self, resources: Resources, summary: SeedSummary) -> None:
+        self.moved(AS_GIVEN)(resources, summary)
 
 
 class SeedError(PlatformError, ValueError):
@@ -67,7 +90,7 @@ class Source:
     - ``data_window(resources)``: the first and last day holding its events, or ``None``;
     - ``seed(csv_dir)``: reads and checks every one of the jafgen CSVs named in
       ``seed_files`` (all checked to exist first), raising :class:`SeedError` and writing
-      nothing, and returns the :data:`SeedWrite` step that puts the demo data in the source.
+      nothing, and returns the :class:`SeedInput` that puts the demo data in the source.
       Every source's input is read before any source is written: a seed is all or nothing.
     """
 
@@ -77,5 +100,5 @@ class Source:
     jobs: tuple[Any, ...] = ()  # define_asset_job's (its return type is not public)
     sensors: tuple[SensorDefinition, ...] = ()
     data_window: Callable[[Resources], tuple[dt.date, dt.date] | None] | None = None
-    seed: Callable[[Path], SeedWrite] | None = None
+    seed: Callable[[Path], SeedInput] | None = None
     seed_files: tuple[str, ...] = ()

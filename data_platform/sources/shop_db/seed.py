@@ -27,7 +27,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from data_platform.core.datasets import Dataset
-from data_platform.core.sources import Resources, SeedSummary, SeedWrite
+from data_platform.core.history import HistoryMove
+from data_platform.core.sources import Resources, SeedInput, SeedSummary, SeedWrite
 from data_platform.loading.file_formats import CsvTable, read_csv_strictly
 from data_platform.sources.shop_db.datasets import CUSTOMERS, ORDER_ITEMS, ORDERS
 from data_platform.sources.shop_db.tables import customers, metadata, order_items, orders
@@ -36,9 +37,13 @@ CUSTOMERS_CSV, ORDERS_CSV, ITEMS_CSV = "raw_customers.csv", "raw_orders.csv", "r
 SEED_FILES = (CUSTOMERS_CSV, ORDERS_CSV, ITEMS_CSV)
 
 
-def seed(csv_dir: Path) -> SeedWrite:
-    """Read and check the shop files of ``csv_dir``; return the step upserting them into
-    ``resources["shop_db"]``. Raises :class:`SeedError` (nothing written)."""
+def seed(csv_dir: Path) -> SeedInput:
+    """Read and check the shop files of ``csv_dir``; return the input whose write step upserts
+    them into ``resources["shop_db"]``. Raises :class:`SeedError` (nothing written).
+
+    Moved (see :class:`~data_platform.core.history.HistoryMove`): every ``ordered_at`` shifts;
+    an order after the move's last day is dropped with its items; customers stay (a customer
+    without orders is one the marts keep)."""
     read = {
         customers: _read(csv_dir / CUSTOMERS_CSV, CUSTOMERS, customers),
         orders: _read(csv_dir / ORDERS_CSV, ORDERS, orders, ordered_at=_NO_DAY),
@@ -50,17 +55,31 @@ def seed(csv_dir: Path) -> SeedWrite:
         if row["order_id"] not in order_ids:
             problem = f"{row['order_id']!r} is no order of {ORDERS_CSV}; {_NO_DAY}"
             raise items.error(index, "order_id", problem)
-    days = [row["ordered_at"].date() for row in read[orders].rows]
-    rows = {table: file.rows for table, file in read.items()}  # the files' bytes can go
+    given = {table: file.rows for table, file in read.items()}  # the files' bytes can go
+    times = [row["ordered_at"] for row in given[orders]]
+    days = (min(times).date(), max(times).date()) if times else None
 
-    def write(resources: Resources, summary: SeedSummary) -> None:
-        shop_db = resources["shop_db"]
-        shop_db.create_tables(metadata)
-        summary.rows.update(shop_db.upsert_all(rows))
-        if days:
-            summary.saw_days(min(days), max(days))
+    def moved(move: HistoryMove) -> SeedWrite:
+        rows = dict(given)
+        if move.moves:
+            shifted = (
+                {**row, "ordered_at": move.moved(row["ordered_at"])} for row in given[orders]
+            )
+            rows[orders] = [row for row in shifted if move.keeps(row["ordered_at"])]
+            kept = {row["id"] for row in rows[orders]}
+            rows[order_items] = [row for row in given[order_items] if row["order_id"] in kept]
+        order_days = [row["ordered_at"].date() for row in rows[orders]]
 
-    return write
+        def write(resources: Resources, summary: SeedSummary) -> None:
+            shop_db = resources["shop_db"]
+            shop_db.create_tables(metadata)
+            summary.rows.update(shop_db.upsert_all(rows))
+            if order_days:
+                summary.saw_days(min(order_days), max(order_days))
+
+        return write
+
+    return SeedInput(days, moved)
 
 
 # Orders are extracted by their day, items by their order's day: a row without one is never read.

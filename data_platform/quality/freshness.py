@@ -36,5 +36,4 @@ STREAM_INGEST = FreshnessPolicy.time_window(
 )
 STREAM_MARTS = FreshnessPolicy.time_window(
     fail_window=dt.timedelta(minutes=15), warn_window=dt.timedelta(minutes=5)
->>>>>>> stream-dbt
 )

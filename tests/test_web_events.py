@@ -15,7 +15,6 @@ rules say, and published = loaded + quarantined.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import os
@@ -27,6 +26,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from unittest import mock
 
 import pyarrow.parquet as pq
 import pytest
@@ -123,20 +123,10 @@ class Shop:
         return out
 
 
-@contextlib.contextmanager
 def _environment(platform):
     """The state folder's settings in the environment while the block runs: the resources
     read a setting given explicitly from there (EnvVar)."""
-    saved = {name: os.environ.get(name) for name in platform.extra}
-    os.environ.update(platform.extra)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    return mock.patch.dict(os.environ, platform.extra)
 
 
 def _publish(platform: in_process.Platform, payloads: list[bytes]) -> None:

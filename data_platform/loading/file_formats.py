@@ -225,7 +225,7 @@ def read_jsonl(data: bytes, path: str, columns: list[str]) -> ParsedFile:
             parsed.fail(index, Failure(MALFORMED_JSON, None, _printable(line)[:200], message))
             continue
         seen_keys.update(value)
-        record = {name: _json_text(value.get(name)) for name in columns}
+        record = {name: json_text(value.get(name)) for name in columns}
         parsed.records.append({k: _printable(v) if v else v for k, v in record.items()})
         for name in columns:
             if name not in value:
@@ -245,7 +245,9 @@ def read_jsonl(data: bytes, path: str, columns: list[str]) -> ParsedFile:
     return parsed
 
 
-def _json_text(value) -> str | None:
+def json_text(value) -> str | None:
+    """A JSON value as the text a record holds: ``None`` for null or empty, booleans as
+    ``true``/``false``, numbers and nested values as JSON."""
     if value is None or value == "":
         return None
     if isinstance(value, str):

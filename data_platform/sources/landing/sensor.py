@@ -46,6 +46,7 @@ from data_platform.core.datasets import Dataset
 from data_platform.core.lake_layout import LANDING
 from data_platform.core.partitions import partition_range_tags
 from data_platform.resources.lake import LakeFile, LakeResource
+from data_platform.sources.landing.datasets import DATASETS
 from data_platform.sources.landing.jobs import (
     REFERENCE_DOWNSTREAM,
     reference_files_job,
@@ -200,7 +201,10 @@ def _contiguous(daily: list[tuple[str, LakeFile]]):
     description="Materializes the raw assets of new or changed files in the lake's landing zone.",
 )
 def landing_sensor(context: SensorEvaluationContext, lake: LakeResource):
-    listing = lake.list_files(LANDING)
+    # Only the landing source's own folders: landing/events/ (the event stream's files, many
+    # and small) belongs to the web events source, and a local listing reads every file it
+    # lists to version it.
+    listing = [f for d in DATASETS for f in lake.list_files(f"{LANDING}/{d.name}")]
     if context.cursor:
         seen = json.loads(context.cursor)
     else:

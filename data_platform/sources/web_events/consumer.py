@@ -58,7 +58,13 @@ import pyarrow.compute as pc
 from data_platform.core.datasets import PARTITION_COLUMN, Dataset
 from data_platform.core.datasets import RAW_SCHEMA as RAW_ZONE
 from data_platform.core.lake_layout import QUARANTINE, RAW
-from data_platform.loading.file_formats import ENCODING, MALFORMED_JSON, TIME_ZONE, to_typed
+from data_platform.loading.file_formats import (
+    ENCODING,
+    MALFORMED_JSON,
+    TIME_ZONE,
+    json_text,
+    to_typed,
+)
 from data_platform.quality.quarantine import (
     DUPLICATE_ROW,
     QUARANTINE_SCHEMA_NAME,
@@ -151,7 +157,7 @@ def parse_messages(
             failures[index] = [Failure(problem[0], None, text[:200], problem[1])]
             continue
         added.update(k for k in value if k not in names)
-        record = {name: _text(value.get(name)) for name in names}
+        record = {name: json_text(value.get(name)) for name in names}
         # An exact copy of an earlier message (a producer's resend) loads once. Compared here,
         # on the payload: the rows' lineage columns (position, publication) always differ.
         copy_of = first_copy.setdefault(tuple(record.items()), index)
@@ -233,16 +239,6 @@ def _utc_text(text: str) -> str:
     if when.tzinfo is None:
         raise _NoZone("no time zone: web event times are UTC, e.g. 2026-12-02T10:41:07Z")
     return when.astimezone(dt.UTC).replace(tzinfo=None).isoformat()
-
-
-def _text(value) -> str | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return json.dumps(value)
 
 
 def consume(

@@ -29,37 +29,15 @@ import pyarrow as pa
 import pytest
 
 from data_platform.core.child_process import DBT_WRAPPER
-from data_platform.core.datasets import TIMESTAMP
 from data_platform.resources.dbt import WarehouseDbtCliResource, dbt_project
 from data_platform.resources.warehouse import Replacement, WarehouseResource
 from data_platform.sources import DATASETS
+from data_platform.sources.web_events.datasets import RAW_SCHEMA
 from tests.conftest import BIN
 from tests.mart_compare import differences, read_mart
 from tests.servers import postgres_database
 from tests.stream_oracle import KEYS, activity_5min, daily_conversion, store_sales_live
 
-# The contract's raw.web_events (tmp/prompts/contract.md, written by the raw asset).
-WEB_EVENTS = pa.schema(
-    [
-        ("event_id", pa.string()),
-        ("event_type", pa.string()),
-        ("event_time", TIMESTAMP),
-        ("session_id", pa.string()),
-        ("visitor_id", pa.string()),
-        ("customer_id", pa.string()),
-        ("store_id", pa.string()),
-        ("page", pa.string()),
-        ("product_id", pa.string()),
-        ("order_id", pa.string()),
-        ("order_total", pa.int64()),
-        ("published_at", TIMESTAMP),
-        ("_partition_date", pa.date32()),
-        ("_source", pa.string()),
-        ("_source_row", pa.int64()),
-        ("_batch_id", pa.string()),
-        ("_loaded_at", TIMESTAMP),
-    ]
-)
 STORES = {"store-phl": "Philadelphia", "store-bkn": "Brooklyn"}
 CUSTOMERS = [f"customer-{n}" for n in range(12)]
 SKUS = ["JAF-001", "JAF-002", "BEV-001"]
@@ -195,7 +173,7 @@ def write(warehouse: WarehouseResource, table: str, rows: list[dict], schema: pa
 def write_shop(warehouse: WarehouseResource, orders: list[dict]) -> None:
     """Every raw table of the batch side, as the raw assets leave them: the stores, the
     customers, the given orders; no items, products, supplies or tweets."""
-    schemas = {d.name: d.schema for d in DATASETS}
+    schemas = {d.name: d.schema for d in DATASETS if d.cadence != "streaming"}
     opened = dt.datetime(2016, 9, 1)
     rows = {
         "stores": [
@@ -250,11 +228,11 @@ def stream(warehouse_url, tmp_path_factory) -> Iterator[dict]:
     closed = [o for o in data.orders if o["ordered_at"].date() == DAYS[0]]
     write_shop(warehouse, closed)
 
-    write(warehouse, "web_events", batch_1, WEB_EVENTS)
+    write(warehouse, "web_events", batch_1, RAW_SCHEMA)
     dbt_build(warehouse_url, target)
     seen = {"first": {m: read_mart(warehouse_url, m) for m in SEEN}}
 
-    write(warehouse, "web_events", batch_2, WEB_EVENTS)
+    write(warehouse, "web_events", batch_2, RAW_SCHEMA)
     dbt_build(warehouse_url, target)
     seen["late"] = {m: read_mart(warehouse_url, m) for m in SEEN}
 

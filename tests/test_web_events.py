@@ -30,29 +30,42 @@ from unittest import mock
 
 import pyarrow.parquet as pq
 import pytest
-from dagster import AssetKey
+from dagster import DagsterInstance
 
 from data_platform.core.settings import HOME, Settings
-from data_platform.headless import micro_batch
+from data_platform.headless import execute, micro_batch
 from data_platform.resources import open_resources
 from tests import in_process
 from tests.conftest import SETTINGS
 from tests.servers import free_port
 
 NATS_URL = "nats://127.0.0.1:4222"
-STORES = AssetKey(["raw", "stores"])
-PRODUCTS = AssetKey(["raw", "products"])
 
 
-def _state(tmp_path_factory, name: str, extra: dict[str, str]) -> in_process.Platform:
-    home = tmp_path_factory.mktemp(name)
+@pytest.fixture(scope="module")
+def batch_built(tmp_path_factory, seeded) -> Path:
+    """A state folder with the session's seeded sources and the batch side built (every raw
+    asset, staging model and mart over the seeded days), as a running platform has it: the
+    stream models join the batch ones (stg_orders, fct_daily_store_sales)."""
+    home = tmp_path_factory.mktemp("batch-built")
     shutil.copyfile(SETTINGS.home / "shop.db", home / "shop.db")
     shutil.copytree(Path(SETTINGS.lake_url) / "landing", home / "lake" / "landing")
+    summary = execute(
+        Settings.from_environ({HOME: str(home)}), instance=DagsterInstance.ephemeral()
+    )
+    assert summary.success, summary
+    return home
+
+
+def _state(
+    tmp_path_factory, template: Path, name: str, extra: dict[str, str]
+) -> in_process.Platform:
+    """A copy of the ``template`` state folder (:func:`batch_built`) with settings ``extra``."""
+    home = tmp_path_factory.mktemp(name)
+    shutil.copytree(template, home, dirs_exist_ok=True, ignore=shutil.ignore_patterns("dagster"))
     settings = Settings.from_environ({HOME: str(home), **extra})
     platform = in_process.Platform(settings)
     platform.extra = extra
-    result = platform.materialize([STORES, PRODUCTS])
-    assert result.success
     return platform
 
 
@@ -65,9 +78,9 @@ def _nats_settings(url: str = NATS_URL) -> dict[str, str]:
 
 
 @pytest.fixture(params=["files", "nats"], scope="module")
-def live(request, tmp_path_factory, seeded):
+def live(request, tmp_path_factory, batch_built):
     extra = {} if request.param == "files" else _nats_settings()
-    return _state(tmp_path_factory, f"live-{request.param}", extra)
+    return _state(tmp_path_factory, batch_built, f"live-{request.param}", extra)
 
 
 class Shop:
@@ -238,10 +251,10 @@ def test_the_lake_holds_what_the_warehouse_holds(live):
     assert in_lake == sorted(_loaded_ids(live))
 
 
-def test_the_same_batch_delivered_again_loads_nothing_twice(tmp_path_factory, seeded):
+def test_the_same_batch_delivered_again_loads_nothing_twice(tmp_path_factory, batch_built):
     """The file backend's acknowledgements lost (its consumer state deleted): every file is
     delivered again, and nothing is loaded twice."""
-    platform = _state(tmp_path_factory, "redelivered", {})
+    platform = _state(tmp_path_factory, batch_built, "redelivered", {})
     shop = Shop(platform, seed=13)
     _publish(platform, _encode(shop.events(40, dt.datetime.now(dt.UTC))))
     _drain(platform)
@@ -264,7 +277,7 @@ import sys, time
 from pathlib import Path
 from dagster import DagsterInstance
 from data_platform.core.settings import Settings
-from data_platform.headless import micro_batch
+from data_platform.headless import execute, micro_batch
 import data_platform.resources.events as events
 import data_platform.sources.web_events.consumer as consumer
 where, signal_file = sys.argv[1], sys.argv[2]
@@ -284,13 +297,13 @@ micro_batch(Settings.from_environ(), DagsterInstance.ephemeral())
 @pytest.mark.parametrize("where", ["ack", "lake"])
 @pytest.mark.parametrize("backend", ["files", "nats"])
 def test_a_run_killed_before_its_acknowledgement_loads_once(
-    tmp_path_factory, seeded, backend, where
+    tmp_path_factory, batch_built, backend, where
 ):
     """SIGKILL after the warehouse commit: before the lake write (``lake``) or before the
     acknowledgement (``ack``). The next micro-batch gets the batch again, loads nothing twice,
     and the lake ends up with every row the warehouse holds."""
     extra = {} if backend == "files" else _nats_settings()
-    platform = _state(tmp_path_factory, f"killed-{backend}-{where}", extra)
+    platform = _state(tmp_path_factory, batch_built, f"killed-{backend}-{where}", extra)
     shop = Shop(platform, seed=14)
     events = shop.events(50, dt.datetime.now(dt.UTC))
     _publish(platform, _encode(events))
@@ -327,7 +340,7 @@ def test_a_run_killed_before_its_acknowledgement_loads_once(
     assert in_lake == sorted(e["event_id"] for e in events)
 
 
-def test_a_nats_server_restarted_mid_stream_loses_nothing(tmp_path_factory, seeded):
+def test_a_nats_server_restarted_mid_stream_loses_nothing(tmp_path_factory, batch_built):
     port = free_port()
     store = tmp_path_factory.mktemp("nats-store")
     command = [
@@ -358,7 +371,10 @@ def test_a_nats_server_restarted_mid_stream_loses_nothing(tmp_path_factory, seed
     server = start()
     try:
         platform = _state(
-            tmp_path_factory, "nats-restart", _nats_settings(f"nats://127.0.0.1:{port}")
+            tmp_path_factory,
+            batch_built,
+            "nats-restart",
+            _nats_settings(f"nats://127.0.0.1:{port}"),
         )
         shop = Shop(platform, seed=15)
         first = shop.events(30, dt.datetime.now(dt.UTC))

@@ -15,7 +15,7 @@ Two backends behind one resource, picked by ``url`` (``DATA_PLATFORM_EVENTS_URL`
   once a day older than yesterday (UTC) has nothing pending it is *closed*, and closed days
   are listed again only by a sweep at most every :data:`SWEEP_SECONDS`. A file that lands in
   a closed day is delivered after the next sweep, never skipped.
-- ``nats://host:port``: a **NATS JetStream** stream (file storage, subjects ``[subject]``,
+- ``nats://host:port``: a **NATS JetStream** stream (file storage, subjects ``[subject_name]``,
   created when missing) and a durable pull consumer (explicit acknowledgements, ``ack_wait``
   from the setting, up to :data:`MAX_ACK_PENDING` messages in flight). Publishing waits for
   the server's PubAck of every message; each message carries a ``Nats-Msg-Id`` unique to the
@@ -139,7 +139,13 @@ class EventBrokerResource(ConfigurableResource):
         description="Empty: files in the lake's landing/events/; nats://host:port: NATS JetStream.",
     )
     stream: str = Field(default="SHOP_EVENTS", description="The JetStream stream (NATS only).")
-    subject: str = Field(default="shop.web_events", description="The subject events go to.")
+    subject: str = Field(
+        default="",
+        description=(
+            "The subject events go to (NATS only); empty: ``<stream, lower case>.web_events``, "
+            "so streams of two platforms sharing one server never claim the same subject."
+        ),
+    )
     consumer: str = Field(default="raw_web_events", description="The durable consumer's name.")
     ack_wait_seconds: int = Field(
         default=300, description="Seconds before a fetched, unacknowledged message comes again."
@@ -161,8 +167,14 @@ class EventBrokerResource(ConfigurableResource):
         if self.backend == "files":
             return _FileBroker(self.lake, self.consumer)
         return _NatsBroker(
-            self.url, self.stream, self.subject, self.consumer, self.ack_wait_seconds
+            self.url, self.stream, self.subject_name, self.consumer, self.ack_wait_seconds
         )
+
+    @property
+    def subject_name(self) -> str:
+        """The subject in use: ``subject``, or ``<stream, lower case>.web_events`` when empty
+        (``SHOP_EVENTS`` publishes to ``shop_events.web_events``)."""
+        return self.subject or f"{self.stream.lower()}.web_events"
 
     def publish(self, payloads: Sequence[bytes]) -> None:
         """Publish ``payloads`` (bytes each, sent as they are); durable when it returns (NATS:

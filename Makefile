@@ -25,10 +25,21 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: dev test install seed prepare bootstrap lint bench clean
 
-## dev: set up everything and start Dagster (webserver + daemon) on http://$(HOST):$(PORT)
+## dev: set up everything and start Dagster (webserver + daemon) on http://$(HOST):$(PORT), with
+## the shop simulator beside it (SIMULATE=0: without): new orders and web events in real time,
+## which the web events sensor takes in every 30 s. The simulator's lines go to its log; it
+## stops with dg dev (Ctrl-C stops both: the terminal signals the whole foreground group).
+SIMULATE ?= 1
+SIMULATE_RATE ?= 3
 dev: install seed prepare bootstrap
 	@echo "Dagster UI: http://$(HOST):$(PORT)  (state folder: $(DATA_PLATFORM_HOME))"
-	exec $(BIN)/dg dev -h $(HOST) -p $(PORT)
+	@mkdir -p "$(DATA_PLATFORM_HOME)/logs"; \
+	if [ "$(SIMULATE)" = 1 ]; then \
+	  $(BIN)/data-platform simulate --rate $(SIMULATE_RATE) >"$(DATA_PLATFORM_HOME)/logs/simulate.log" 2>&1 & \
+	  simulator=$$!; trap 'kill $$simulator 2>/dev/null' EXIT; \
+	  echo "simulate: $(SIMULATE_RATE) orders/min, log in $(DATA_PLATFORM_HOME)/logs/simulate.log"; \
+	fi; \
+	$(BIN)/dg dev -h $(HOST) -p $(PORT)
 
 ## test: the whole test suite (CI runs exactly this)
 test: install prepare

@@ -6,7 +6,8 @@ reach every server its settings name?
 - :func:`require_seeded_file`: a SQLite shop database that was never seeded;
 - :func:`check_servers`: the shop database when it is a server and the warehouse when it is
   PostgreSQL (connect, ``select 1``), the lake when it is on S3 (list one key of its bucket
-  and prefix); all at once, each bounded.
+  and prefix), the event broker when it is NATS (connect, the server's ``INFO`` greeting);
+  all at once, each bounded.
 
 Transient faults (refused connections, timeouts, resets: :func:`core.errors.is_transient`)
 are retried with exponential backoff, at most :data:`TRIES` tries within :data:`MAX_SECONDS`;
@@ -22,7 +23,9 @@ Imports no Dagster: the command line runs this before loading the code location.
 from __future__ import annotations
 
 import re
+import socket
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,6 +43,7 @@ from data_platform.core.settings import (
     AWS_ENDPOINT_URL,
     AWS_SECRET_ACCESS_KEY,
     DBT_PROJECT_DIR,
+    EVENTS_URL,
     LAKE_URL,
     SHOP_DB_URL,
     WAREHOUSE_URL,
@@ -120,6 +124,8 @@ def checks(settings: Settings, environ: Mapping[str, str]) -> list[Check]:
         endpoint = environ.get(AWS_ENDPOINT_URL) or None
         where = f"{settings.lake_url} at {endpoint or 'the AWS default endpoint'}"
         found.append(Check(LAKE_URL, _address(where), _bucket(lake, environ)))
+    if settings.events_url:
+        found.append(Check(EVENTS_URL, _address(settings.events_url), _nats(settings.events_url)))
     return found
 
 
@@ -210,6 +216,23 @@ def _database(url: sa.engine.URL) -> Callable[[], None]:
     def probe() -> None:
         with engine.connect() as conn:
             conn.execute(sa.text("select 1"))
+
+    return probe
+
+
+def _nats(url: str) -> Callable[[], None]:
+    # The NATS protocol starts with the server's INFO line: enough to know a NATS server
+    # answers, without the client library's event loop (JetStream itself is checked by the
+    # broker resource, which creates the stream).
+    parts = urllib.parse.urlsplit(url)
+
+    def probe() -> None:
+        with socket.create_connection(
+            (parts.hostname, parts.port or 4222), timeout=CONNECT_TIMEOUT
+        ) as connection:
+            greeting = connection.recv(4)
+        if greeting != b"INFO":
+            raise ConnectionError(f"not a NATS server (it answered {greeting!r})")
 
     return probe
 

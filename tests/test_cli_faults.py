@@ -242,6 +242,20 @@ def test_a_shop_database_where_nothing_listens_gives_up_after_bounded_retries(tm
     assert float(re.search(r"in (\d+\.\d) s", stderr).group(1)) >= 2.5  # it did back off
 
 
+def test_a_nats_broker_where_nothing_listens_gives_up_after_bounded_retries(tmp_path):
+    port = _closed_port()
+    assert_fails(
+        data_platform(
+            tmp_path, "consume", DATA_PLATFORM_EVENTS_URL=f"nats://events:{SECRET}@127.0.0.1:{port}"
+        ),
+        tmp_path,
+        1,
+        rf"consume: DATA_PLATFORM_EVENTS_URL: cannot reach nats://events:\*\*\*@127\.0\.0\.1:"
+        rf"{port} \(connection refused; gave up after 3 tries in \d+\.\d s\)",
+        UNREACHABLE_SECONDS,
+    )
+
+
 def test_an_unknown_database_role_is_refused_at_once(tmp_path, postgres_url):
     url = sa.engine.make_url(postgres_url).set(username="no_such_role", password=SECRET)
     shown = re.escape(url.render_as_string(hide_password=True))

@@ -37,7 +37,9 @@ from data_platform.headless import execute, micro_batch
 from data_platform.resources import open_resources
 from tests import in_process
 from tests.conftest import SETTINGS
+from tests.mart_compare import differences
 from tests.servers import free_port
+from tests.stream_oracle import KEYS, activity_5min, daily_conversion
 
 NATS_URL = "nats://127.0.0.1:4222"
 
@@ -390,3 +392,73 @@ def test_a_nats_server_restarted_mid_stream_loses_nothing(tmp_path_factory, batc
     finally:
         server.kill()
         server.wait()
+
+
+def _marts(platform) -> dict[str, list[dict]]:
+    """The stream marts of the state folder, without the load times (which differ by backend)."""
+    out = {}
+    for mart in ("fct_store_activity_5min", "fct_daily_conversion"):
+        rows = platform.warehouse.query(f"select * from marts.{mart}")
+        out[mart] = [{k: v for k, v in r.items() if k != "last_loaded_at"} for r in rows]
+    return out
+
+
+def test_files_and_nats_give_the_same_marts_as_an_independent_computation(
+    tmp_path_factory, batch_built
+):
+    """The same messages (two micro-batches, the second holding events late within the allowed
+    lateness, resent copies, malformed messages, shuffled) through the file landing default and
+    NATS: the same stream marts on both, equal to tests.stream_oracle over the published events
+    the rules accept (every field from the payloads as published; only each event's load time,
+    lineage, comes from raw.web_events)."""
+    files = _state(tmp_path_factory, batch_built, "same-files", {})
+    nats = _state(tmp_path_factory, batch_built, "same-nats", _nats_settings())
+    shop = Shop(files, seed=21)
+    now = dt.datetime.now(dt.UTC)
+    first = shop.events(40, now)
+    late = shop.events(6, now - dt.timedelta(minutes=70))  # within the 2 h allowed lateness
+    resent = [dict(e) for e in first[:5]]  # copies: quarantined as duplicate_row
+    again = [{**e, "event_id": str(uuid.uuid4())} for e in first[5:6]]  # a new id: a new event
+    rng = random.Random(5)
+    malformed = [b"{not json", b'{"event_id": 1}']
+    batches = [_encode(first), _encode(late + resent + again) + malformed]
+    for batch in batches:
+        rng.shuffle(batch)
+
+    for platform in (files, nats):
+        for batch in batches:
+            _publish(platform, batch)
+            _drain(platform)
+    marts = {name: _marts(platform) for name, platform in (("files", files), ("nats", nats))}
+
+    for mart, key in (
+        ("fct_store_activity_5min", ("store_id", "window_start")),
+        ("fct_daily_conversion", ("store_id", "event_date")),
+    ):
+        assert differences(marts["files"][mart], marts["nats"][mart], key) == []
+    # The accepted events as published, typed as raw.web_events holds them.
+    loaded_at = {
+        r["event_id"]: r["_loaded_at"]
+        for r in files.warehouse.query("select event_id, _loaded_at from raw.web_events")
+    }
+    accepted = first + late + again
+    assert sorted(loaded_at) == sorted(e["event_id"] for e in accepted)
+    events = [
+        {
+            **e,
+            "event_time": dt.datetime.fromisoformat(e["event_time"])
+            .astimezone(dt.UTC)
+            .replace(tzinfo=None),
+            "_loaded_at": loaded_at[e["event_id"]],
+        }
+        for e in accepted
+    ]
+    orders = files.warehouse.query("select id, ordered_at from raw.orders")
+    expected = {
+        "fct_store_activity_5min": activity_5min(events),
+        "fct_daily_conversion": daily_conversion(events, orders),
+    }
+    for mart, rows in expected.items():
+        rows = [{k: v for k, v in r.items() if k != "last_loaded_at"} for r in rows]
+        problems = differences(rows, marts["files"][mart], KEYS[mart])
+        assert len(rows) == len(marts["files"][mart]) and problems == [], problems

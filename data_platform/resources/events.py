@@ -483,9 +483,11 @@ class _NatsBroker:
                 received = await self._pull(nc, 1, wait_seconds)
                 if received and max_messages > 1:
                     received += await self._pull(nc, max_messages - 1, None)
+            # Msg.metadata parses the reply subject on every access: once per message.
             return [
-                (m.metadata.sequence.stream, m.data, m.metadata.timestamp, m.reply)
+                (meta.sequence.stream, m.data, meta.timestamp, m.reply)
                 for m in received
+                for meta in (m.metadata,)
             ]
 
         rows = self._run(f"fetching up to {max_messages} messages for {self.consumer}", work)

@@ -266,7 +266,10 @@ def to_typed(
     arrays = []
     for column in schema:
         kind = _kind(column.type)
-        convert = _CONVERTERS.get(kind, _as_text)
+        if kind == "text":  # nothing to convert or to fail: the values as they are
+            arrays.append(pa.array([r.get(column.name) for r in records], type=column.type))
+            continue
+        convert = _CONVERTERS[kind]
         values = []
         for index, record in enumerate(records):
             text = record.get(column.name)
@@ -274,7 +277,7 @@ def to_typed(
                 values.append(None)
                 continue
             try:
-                values.append(convert(text if kind == "text" else text.strip()))
+                values.append(convert(text.strip()))
             except ValueError as error:
                 values.append(None)
                 rule = TIME_ZONE if isinstance(error, _TimeZoneError) else type_rule(column.type)

@@ -141,17 +141,21 @@ def parse_messages(
     first_copy: dict[tuple, int] = {}
     names = dataset.source_schema.names
     for index, message in enumerate(messages):
-        text = message.data.decode("utf-8", errors="backslashreplace")
-        originals.append({"payload": text[:10_000]})
         problem = None
         try:
-            value = json.loads(message.data.decode("utf-8"))
-            if not isinstance(value, dict):
-                problem = (MALFORMED_JSON, f"not a JSON object (a JSON {type(value).__name__})")
+            text = message.data.decode("utf-8")
         except UnicodeDecodeError:
+            text = message.data.decode("utf-8", errors="backslashreplace")
             problem = (ENCODING, "bytes that are not UTF-8")
-        except ValueError as error:
-            problem = (MALFORMED_JSON, f"not a JSON object ({error})")
+        originals.append({"payload": text[:10_000]})
+        if problem is None:
+            try:
+                value = json.loads(text)
+                if not isinstance(value, dict):
+                    kind = type(value).__name__
+                    problem = (MALFORMED_JSON, f"not a JSON object (a JSON {kind})")
+            except ValueError as error:
+                problem = (MALFORMED_JSON, f"not a JSON object ({error})")
         if problem is not None:
             records.append({})
             failures[index] = [Failure(problem[0], None, text[:200], problem[1])]

@@ -462,3 +462,52 @@ def test_files_and_nats_give_the_same_marts_as_an_independent_computation(
         rows = [{k: v for k, v in r.items() if k != "last_loaded_at"} for r in rows]
         problems = differences(rows, marts["files"][mart], KEYS[mart])
         assert len(rows) == len(marts["files"][mart]) and problems == [], problems
+
+
+def test_the_sensor_waits_for_the_batch_side_then_launches_one_micro_batch_at_a_time(
+    tmp_path_factory, batch_built
+):
+    from dagster import AssetMaterialization, DagsterRunStatus, RunRequest, build_sensor_context
+
+    from data_platform.resources import platform_resources
+    from data_platform.sources.web_events.jobs import BATCH_INPUTS
+    from data_platform.sources.web_events.sensor import run_days, web_events_sensor
+
+    platform = _state(tmp_path_factory, batch_built, "sensor", {})
+    resources = platform_resources(platform.settings)
+
+    def tick():
+        with build_sensor_context(
+            instance=platform.instance,
+            resources={"events": resources["events"], "quality": resources["quality"]},
+            definitions=platform.defs,
+        ) as context:
+            return web_events_sensor(context)
+
+    assert "no pending events" in tick().skip_message
+    shop = Shop(platform, seed=31)
+    _publish(platform, _encode(shop.events(5, dt.datetime.now(dt.UTC))))
+
+    # The state's warehouse has the batch models, but this instance never saw them built.
+    waiting = tick()
+    inputs = sorted(
+        k.to_user_string() for k in BATCH_INPUTS.resolve(platform.defs.resolve_asset_graph())
+    )
+    assert inputs == ["marts/fct_daily_store_sales", "staging/stg_orders", "staging/stg_stores"]
+    assert "were never materialized (" + ", ".join(inputs) + ")" in waiting.skip_message
+    for key in BATCH_INPUTS.resolve(platform.defs.resolve_asset_graph()):
+        platform.instance.report_runless_asset_event(AssetMaterialization(key))
+
+    now = dt.datetime.now(dt.UTC)
+    request = tick()
+    assert isinstance(request, RunRequest), request
+    first, last = run_days(now, now, dt.timedelta(minutes=120), platform.settings.partition_start)
+    assert request.partition_key == (first.isoformat() if first == last else None)
+    # One micro-batch at a time: while a run of the job is in flight, the sensor waits.
+    job = platform.defs.resolve_job_def("web_events_job")
+    queued = platform.instance.create_run_for_job(job, status=DagsterRunStatus.NOT_STARTED)
+    assert f"micro-batch {queued.run_id} is queued or running" in tick().skip_message
+    platform.instance.report_run_canceled(queued)
+    # Once the micro-batch has taken the events in, nothing is pending.
+    _drain(platform)
+    assert "no pending events" in tick().skip_message

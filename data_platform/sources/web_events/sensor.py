@@ -4,7 +4,9 @@ Each tick asks the broker for the consumer's lag (:meth:`EventBrokerResource.lag
 events pending and no micro-batch queued or running (one consumer at a time), it requests one
 run of ``web_events_job`` over the days the pending events can fall on: from the day of the
 oldest pending message's publication less the allowed lateness (an earlier event is late, and
-quarantined) to today (UTC).
+quarantined) to today (UTC). Until the batch models the stream's models join
+(:data:`~data_platform.sources.web_events.jobs.BATCH_INPUTS`) have been materialized once,
+it skips, saying which: the micro-batch's dbt step could not run.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dagster import (
 from data_platform.core.partitions import PARTITION_TAG, partition_range_tags
 from data_platform.resources.events import EventBrokerResource
 from data_platform.resources.quality_policy import QualityPolicy
-from data_platform.sources.web_events.jobs import web_events_job
+from data_platform.sources.web_events.jobs import BATCH_INPUTS, web_events_job
 
 MINIMUM_INTERVAL_SECONDS = 30
 _IN_FLIGHT = [
@@ -66,6 +68,18 @@ def web_events_sensor(
     lag = events.lag()
     if not lag.pending or lag.oldest_published_at is None:
         return SkipReason("no pending events")
+    unbuilt = sorted(
+        key.to_user_string()
+        for key in BATCH_INPUTS.resolve(context.repository_def.asset_graph)
+        if context.instance.get_latest_materialization_event(key) is None
+    )
+    if unbuilt:
+        # The micro-batch's dbt step would fail on them; the events wait on the broker.
+        return SkipReason(
+            f"{lag.pending} events pending, but the batch models the stream joins were never "
+            f"materialized ({', '.join(unbuilt)}): run the batch first (`data-platform run`; "
+            "make dev does it before starting Dagster)"
+        )
     now = dt.datetime.now(dt.UTC)
     partitions = context.repository_def.get_job(web_events_job.name).partitions_def
     first_partition = dt.date.fromisoformat(partitions.get_first_partition_key())

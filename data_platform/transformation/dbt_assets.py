@@ -54,6 +54,7 @@ from dagster import (
     AssetsDefinition,
     AssetSelection,
     AssetSpec,
+    AutomationCondition,
     BackfillPolicy,
     Config,
     Output,
@@ -128,6 +129,13 @@ class PlatformDbtTranslator(DagsterDbtTranslator):
         # and a selector file for a subset of more than 200 dbt nodes (this project has 89).
         spec = super().get_asset_spec(manifest, unique_id, project or self.project)
         node = manifest.get("nodes", {}).get(unique_id, {})
+        if node.get("resource_type") == "model" and STREAM_TAG not in node.get("tags", []):
+            # A batch model follows its inputs (the automation sensor): materialize a raw
+            # asset and what is below follows. Eager leaves alone what a run that also
+            # targeted the model updated (the jobs, the landing sensor's runs), and a daily
+            # model's older partitions (a backfill's); the stream models run in their
+            # micro-batches.
+            spec = spec.replace_attributes(automation_condition=AutomationCondition.eager())
         if node.get("resource_type") == "model" and node["name"].startswith(MART_PREFIXES):
             stream = STREAM_TAG in node.get("tags", [])
             policy = freshness.STREAM_MARTS if stream else freshness.MARTS

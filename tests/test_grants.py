@@ -4,11 +4,15 @@ line on the machine's PostgreSQL, then people logged in as members of its roles.
 A small warehouse of its own (a fresh database: a table in each of ``raw``, ``quarantine``
 and ``marts``, a view in ``marts``) owned by the platform role, the URL's ``postgres``. Roles
 are cluster-wide, so every name carries this run's random suffix, and the roles are dropped
-at the end (after the database, which takes their privileges with it).
+at the end (after the database, which takes their privileges with it). Relations re-created
+after the grants, by hand the way dbt does and by dbt-postgres itself (a two-model project of
+its own, built twice), stay readable.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +23,7 @@ import sqlalchemy as sa
 from data_platform import cli
 from data_platform.core.settings import Settings, SettingsError
 from data_platform.core.warehouse_grants import Roles, grant_statements
+from tests.conftest import BIN
 from tests.servers import POSTGRES_ADMIN_URL, postgres_database
 from tests.test_cli_faults import SECRET, data_platform
 
@@ -202,6 +207,50 @@ def test_relations_rebuilt_after_grants_as_dbt_does_stay_readable(granted):
     assert read(alice, "marts.dim_new") == [(1,)]
     assert read(bob, "raw.customers") == [(1,)]
     assert refusal(alice, "select * from raw.customers") == "permission denied for schema raw"
+
+
+def _dbt_project(folder: Path, url: str) -> dict[str, str]:
+    """A dbt project of two marts (a table and a view of it) on the warehouse of ``url``;
+    the environment dbt runs it with."""
+    server = sa.engine.make_url(url)
+    (folder / "models").mkdir(parents=True)
+    (folder / "dbt_project.yml").write_text(
+        "name: grants_probe\nversion: '1.0'\nprofile: grants_probe\nmodel-paths: [models]\n"
+    )
+    (folder / "profiles.yml").write_text(
+        "grants_probe:\n  target: pg\n  outputs:\n    pg:\n      type: postgres\n"
+        f"      host: {server.host}\n      port: {server.port}\n      user: {server.username}\n"
+        f"      password: ''\n      dbname: {server.database}\n      schema: marts\n"
+        "      threads: 1\n"
+    )
+    (folder / "models" / "dbt_orders.sql").write_text(
+        "{{ config(materialized='table') }} select id, amount from marts.fct_orders"
+    )
+    (folder / "models" / "dbt_daily.sql").write_text(
+        "{{ config(materialized='view') }} select count(*) as orders from {{ ref('dbt_orders') }}"
+    )
+    return {**os.environ, "DBT_PROFILES_DIR": str(folder), "DO_NOT_TRACK": "1"}
+
+
+def test_marts_dbt_builds_and_rebuilds_after_grants_are_readable(granted):
+    # dbt-postgres itself: the first build creates the relations, the second replaces them
+    # (a table through <name>__dbt_tmp and a rename, a view likewise).
+    folder = granted["tmp"] / "dbt_probe"
+    env = _dbt_project(folder, granted["url"])
+    alice = person(granted, ALICE)
+    for build in ("first", "rebuild"):
+        result = subprocess.run(
+            [str(BIN / "dbt"), "run", "--project-dir", str(folder)],
+            env=env,
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert result.returncode == 0, f"{build}: {result.stdout[-3000:]}"
+        assert read(alice, "marts.dbt_daily") == [(1,)], build
+    assert len(read(alice, "marts.dbt_orders")) == 1
 
 
 def test_a_platform_role_that_may_not_create_roles_is_refused_and_nothing_changes(warehouse):

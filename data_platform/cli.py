@@ -11,6 +11,10 @@
 - ``data-platform simulate``: keep the demo shop going in real time (orders in the shop
   database, web events on the event broker; see :mod:`data_platform.simulate`), until
   interrupted or ``--duration`` seconds; ``--burst N`` publishes N events at once and exits.
+- ``data-platform grants``: on a PostgreSQL warehouse, create or update the roles the platform
+  manages (``analyst`` reads the marts, ``engineer`` also raw, quarantine and staging; see
+  :mod:`data_platform.core.warehouse_grants`), in one transaction; idempotent. On DuckDB it
+  says why a single file cannot enforce per-role access and exits 2.
 - ``data-platform --debug COMMAND`` (or ``DATA_PLATFORM_DEBUG=1``): print the traceback of a
   failure too (passwords masked as everywhere else).
 
@@ -39,10 +43,25 @@ import traceback
 from collections.abc import Iterable
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from data_platform import preflight
 from data_platform.core.errors import PlatformError, one_line, redact, secrets_of
 from data_platform.core.history import yesterday_utc
-from data_platform.core.settings import DAGSTER_HOME, PARTITION_START, Settings
+from data_platform.core.settings import (
+    ANALYST_ROLE,
+    DAGSTER_HOME,
+    ENGINEER_ROLE,
+    PARTITION_START,
+    WAREHOUSE_URL,
+    Settings,
+)
+from data_platform.core.warehouse_grants import (
+    ANALYST_SCHEMAS,
+    ENGINEER_SCHEMAS,
+    SCHEMAS,
+    apply_grants,
+)
 
 DEBUG = "DATA_PLATFORM_DEBUG"
 
@@ -93,6 +112,11 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "consume",
         help="one micro-batch of the event stream now (what the web events sensor launches)",
+    )
+    commands.add_parser(
+        "grants",
+        help="PostgreSQL warehouse: create or update the analyst and engineer roles and "
+        "their read rights (idempotent)",
     )
     _simulate_arguments(commands)
     return parser
@@ -210,6 +234,8 @@ def _command(args) -> int:
     settings.home.mkdir(parents=True, exist_ok=True)
     if args.command == "prepare":
         return _prepare(settings)
+    if args.command == "grants":
+        return _grants(settings)
     partitions = _partitions(args) if args.command == "run" else None
     if args.command == "seed":
         _check_seed_input(args)
@@ -227,6 +253,48 @@ def _command(args) -> int:
         preflight.require_seeded_file(settings)
         return _simulate(args, settings)
     return _run(args, settings, partitions)
+
+
+# Why `grants` refuses a DuckDB warehouse, in one line.
+DUCKDB_NO_ROLES = (
+    "a DuckDB warehouse is a single file: it cannot enforce per-role access (whoever can read "
+    "the file reads everything); protect it with file permissions, or use PostgreSQL for roles"
+)
+
+
+def _grants(settings: Settings) -> int:
+    """Apply :mod:`~data_platform.core.warehouse_grants` to the PostgreSQL warehouse."""
+    warehouse = settings.warehouse
+    if warehouse.server is None:
+        raise PlatformError(DUCKDB_NO_ROLES, exit_code=2)
+    preflight.check_servers(settings, os.environ, only=WAREHOUSE_URL)
+    engine = sa.create_engine(warehouse.sqlalchemy_url(), poolclass=sa.pool.NullPool)
+    try:
+        roles = apply_grants(engine, settings.analyst_role, settings.engineer_role)
+    except ValueError as error:
+        raise PlatformError(
+            f"{error}; set {ANALYST_ROLE} or {ENGINEER_ROLE}", exit_code=2
+        ) from None
+    except sa.exc.DBAPIError as error:
+        # PostgreSQL refused a statement: the platform role lacks CREATEROLE, or owns nothing.
+        raise PlatformError(
+            f"PostgreSQL refused ({one_line(error.orig or error)}); nothing was changed. The "
+            f"platform role needs CREATEROLE and must own the schemas {', '.join(SCHEMAS)}",
+            exit_code=2,
+        ) from None
+    finally:
+        engine.dispose()
+    print(
+        f"grants: {roles.analyst} (group role) reads {', '.join(ANALYST_SCHEMAS)}; "
+        f"{roles.engineer} (group role) reads {', '.join(ANALYST_SCHEMAS + ENGINEER_SCHEMAS)}; "
+        f"{roles.owner} owns and writes; relations created later by {roles.owner} are readable "
+        "too (default privileges)"
+    )
+    print(
+        f"grants: to give a person access: CREATE ROLE <name> LOGIN PASSWORD '...' "
+        f"IN ROLE {roles.analyst}"
+    )
+    return 0
 
 
 def _consume(settings: Settings) -> int:

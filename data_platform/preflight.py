@@ -129,10 +129,11 @@ def checks(settings: Settings, environ: Mapping[str, str]) -> list[Check]:
     return found
 
 
-def check_servers(settings: Settings, environ: Mapping[str, str]) -> None:
-    """Reach every server of :func:`checks`, at the same time; raises :class:`Unreachable`
-    or :class:`Refused` (the first failing server's, with one line for each of the others)."""
-    todo = checks(settings, environ)
+def check_servers(settings: Settings, environ: Mapping[str, str], only: str | None = None) -> None:
+    """Reach every server of :func:`checks` (``only``: the one of that setting, e.g.
+    ``DATA_PLATFORM_WAREHOUSE_URL``), at the same time; raises :class:`Unreachable` or
+    :class:`Refused` (the first failing server's, with one line for each of the others)."""
+    todo = [c for c in checks(settings, environ) if only is None or c.setting == only]
     if not todo:
         return
     with ThreadPoolExecutor(max_workers=len(todo)) as pool:

@@ -37,6 +37,10 @@ Settings (name: default):
   NATS stream name: letters, digits, ``_`` and ``-``, at most 255).
 - ``DATA_PLATFORM_EVENTS_ACK_WAIT_SECONDS``: ``300``; how long (seconds, at least 1) a message
   fetched and not acknowledged waits before the broker delivers it again.
+- ``DATA_PLATFORM_ANALYST_ROLE``: ``analyst``; ``DATA_PLATFORM_ENGINEER_ROLE``: ``engineer``;
+  the PostgreSQL group roles ``data-platform grants`` manages on a server warehouse (see
+  :mod:`data_platform.core.warehouse_grants`): lower-case identifiers (letters, digits, ``_``,
+  at most 63), different from each other and from the warehouse URL's user.
 - With the lake on S3, the AWS settings it reads are checked too: ``AWS_ENDPOINT_URL``
   (``http(s)://host[:port]``), ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY`` (both or
   neither).
@@ -63,6 +67,7 @@ from pathlib import Path
 from data_platform.core import urls
 from data_platform.core.errors import PlatformError
 from data_platform.core.history import read_history
+from data_platform.core.warehouse_grants import ROLE_NAME
 from data_platform.core.warehouse_url import WarehouseLocation, parse_warehouse_url
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -89,6 +94,8 @@ EVENTS_URL = "DATA_PLATFORM_EVENTS_URL"
 EVENTS_STREAM = "DATA_PLATFORM_EVENTS_STREAM"
 EVENTS_ACK_WAIT_SECONDS = "DATA_PLATFORM_EVENTS_ACK_WAIT_SECONDS"
 GIT_URL = "DATA_PLATFORM_GIT_URL"
+ANALYST_ROLE = "DATA_PLATFORM_ANALYST_ROLE"
+ENGINEER_ROLE = "DATA_PLATFORM_ENGINEER_ROLE"
 GIT_BRANCH = "DATA_PLATFORM_GIT_BRANCH"
 # Outputs, not settings: what dbt_project/profiles.yml reads (see Settings.dbt_profile_env).
 DBT_TARGET = "DATA_PLATFORM_DBT_TARGET"
@@ -134,6 +141,8 @@ def defaults(home: Path) -> dict[str, str]:
         EVENTS_URL: "",
         EVENTS_STREAM: DEFAULT_EVENTS_STREAM,
         EVENTS_ACK_WAIT_SECONDS: str(DEFAULT_EVENTS_ACK_WAIT_SECONDS),
+        ANALYST_ROLE: "analyst",
+        ENGINEER_ROLE: "engineer",
     }
 
 
@@ -156,6 +165,8 @@ class Settings:
     events_url: str = ""  # "" = files in the lake's landing/events/
     events_stream: str = DEFAULT_EVENTS_STREAM
     events_ack_wait_seconds: int = DEFAULT_EVENTS_ACK_WAIT_SECONDS
+    analyst_role: str = "analyst"  # PostgreSQL group roles of `data-platform grants`
+    engineer_role: str = "engineer"
     dagster_dev: bool = False  # loaded by dagster dev or dg dev (DAGSTER_IS_DEV_CLI)
     explicit: frozenset[str] = field(default_factory=frozenset)
 
@@ -213,6 +224,13 @@ class Settings:
                 urls.nats_url(values[EVENTS_URL])
         with _naming(EVENTS_STREAM):
             urls.nats_stream_name(values[EVENTS_STREAM])
+        for name in (ANALYST_ROLE, ENGINEER_ROLE):
+            _role_name(name, values[name])
+        if values[ANALYST_ROLE] == values[ENGINEER_ROLE]:
+            raise SettingsError(
+                f"{ANALYST_ROLE} and {ENGINEER_ROLE} are both {values[ANALYST_ROLE]!r}: expected "
+                "two different roles, e.g. analyst and engineer"
+            )
         if environ.get(EVENT_BATCH_SIZE):
             _integer(EVENT_BATCH_SIZE, environ[EVENT_BATCH_SIZE], 0, None)
         return cls(
@@ -237,6 +255,8 @@ class Settings:
             events_ack_wait_seconds=_integer(
                 EVENTS_ACK_WAIT_SECONDS, values[EVENTS_ACK_WAIT_SECONDS], 1, None
             ),
+            analyst_role=values[ANALYST_ROLE],
+            engineer_role=values[ENGINEER_ROLE],
             dagster_dev=bool(environ.get("DAGSTER_IS_DEV_CLI")),
             explicit=explicit,
         )
@@ -263,6 +283,14 @@ def dbt_profile_env(warehouse_url: str) -> dict[str, str]:
     never set by hand. Raises ``ValueError`` for a URL of an unsupported engine."""
     location = parse_warehouse_url(warehouse_url)
     return {DBT_TARGET: location.dbt_target, **location.dbt_env(), "DO_NOT_TRACK": "1"}
+
+
+def _role_name(name: str, text: str) -> None:
+    if not ROLE_NAME.fullmatch(text):
+        raise SettingsError(
+            f"{name}={text!r}: expected a lower-case PostgreSQL role name (a letter or _, then "
+            f"letters, digits or _, at most 63), e.g. {name}=analyst"
+        )
 
 
 def _integer(name: str, text: str, low: int, high: int | None) -> int:

@@ -6,6 +6,7 @@ Every case gives exactly one alert and one recovery per channel; a repeat of the
 adds to the incident's count instead of sending again.
 """
 
+import datetime as dt
 import json
 import logging
 import os
@@ -462,3 +463,21 @@ def test_alert_settings_reach_the_resource():
     assert isinstance(resource.smtp_url, dg.EnvVar)  # the UI shows the variable, not the password
     assert resource.state_dir == str(settings.home / "alerts")
     assert AlertsResource(state_dir="x").channels == []  # nothing configured: alerts off
+
+
+def test_freshness_sensor_reads_the_instance_states(instance, alerts, received):
+    """Without a freshness evaluation recorded (the daemon makes them) nothing is sent; the
+    sensor reads the states of every asset with a policy through the public API."""
+
+    @dg.asset(freshness_policy=dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=1)))
+    def tiny_fresh() -> None:
+        pass
+
+    repository = dg.Definitions(assets=[tiny_fresh]).get_repository_def()
+    skipped = sensors.alert_on_freshness(
+        dg.build_sensor_context(
+            instance=instance, resources={"alerts": alerts}, repository_def=repository
+        )
+    )
+    assert skipped.skip_message == "0 opened, 0 cleared"
+    assert both(received(), "email") == []

@@ -343,16 +343,9 @@ def test_channels_down_never_fail_the_run(instance, tmp_path, caplog):
     assert not out.exists() or out.read_text() == ""
 
 
-def test_sensor_raising_alerts_once_and_recovers(alerts, received, tmp_path):
-    """A real daemon ticks a sensor that raises, twice, then stops raising."""
-    from tests.alert_tick_location import defs as tick_defs
-
-    home = tmp_path / "dagster"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    flag = tmp_path / "broken"
-    flag.touch()
-    env = {**os.environ, "DAGSTER_HOME": str(home), "ALERT_TEST_FLAG": str(flag)}
+@contextmanager
+def daemon_running(env: dict) -> Iterator[subprocess.Popen]:
+    """``dagster-daemon`` of the test-only code location, its own process group."""
     daemon = subprocess.Popen(
         [str(BIN / "dagster-daemon"), "run", "-m", "tests.alert_tick_location"],
         cwd=ROOT,
@@ -361,52 +354,78 @@ def test_sensor_raising_alerts_once_and_recovers(alerts, received, tmp_path):
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    repository = tick_defs.get_repository_def()
     try:
-        with dg.instance_for_test(temp_dir=str(home)) as instance:
+        yield daemon
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        daemon.wait(timeout=20)
 
-            def latest(status: str, after: float = 0) -> bool:
-                for state in instance.all_instigator_state():
-                    ticks = instance.get_ticks(
-                        state.instigator_origin_id, state.selector_id, limit=1
-                    )
-                    if ticks and ticks[0].status.value == status and ticks[0].timestamp > after:
-                        return True
-                return False
 
-            def wait(status: str, after: float = 0) -> None:
-                deadline = time.monotonic() + 40
-                while not latest(status, after):
-                    assert daemon.poll() is None, "dagster-daemon exited"
-                    assert time.monotonic() < deadline, f"no {status} tick"
-                    time.sleep(0.5)
+def test_sensor_raising_or_not_ticking_alerts_once_and_recovers(alerts, received, tmp_path):
+    """A real daemon ticks a sensor that raises, twice, then stops raising; then the daemon
+    stops (the sensor no longer ticks) and starts again."""
+    from tests.alert_tick_location import defs as tick_defs
 
-            def tick() -> None:
-                sensors.alert_on_tick_failures(
-                    dg.build_sensor_context(
-                        instance=instance,
-                        resources={"alerts": alerts},
-                        repository_def=repository,
-                    )
+    home = tmp_path / "dagster"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    flag = tmp_path / "broken"
+    flag.touch()
+    env = {**os.environ, "DAGSTER_HOME": str(home), "ALERT_TEST_FLAG": str(flag)}
+    repository = tick_defs.get_repository_def()
+    interval = tick_defs.get_sensor_def("flaky_sensor").minimum_interval_seconds
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+
+        def latest(status: str, after: float = 0) -> float | None:
+            for state in instance.all_instigator_state():
+                ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=1)
+                if ticks and ticks[0].status.value == status and ticks[0].timestamp > after:
+                    return ticks[0].timestamp
+            return None
+
+        def wait(daemon: subprocess.Popen, status: str, after: float = 0) -> float:
+            deadline = time.monotonic() + 40
+            while (at := latest(status, after)) is None:
+                assert daemon.poll() is None, "dagster-daemon exited"
+                assert time.monotonic() < deadline, f"no {status} tick"
+                time.sleep(0.5)
+            return at
+
+        def tick() -> None:
+            sensors.alert_on_tick_failures(
+                dg.build_sensor_context(
+                    instance=instance, resources={"alerts": alerts}, repository_def=repository
                 )
+            )
 
-            wait("FAILURE")
+        with daemon_running(env) as daemon:
+            wait(daemon, "FAILURE")
             tick()
-            wait("FAILURE", after=time.time())  # the next failing tick: folded
+            wait(daemon, "FAILURE", after=time.time())  # the next failing tick: folded
             tick()
             (incident,) = IncidentStore(alerts.state_dir).read().values()
             assert incident.count == 2
             flag.unlink()
-            wait("SKIPPED")
+            wait(daemon, "SKIPPED")
             tick()
-    finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        daemon.wait(timeout=20)
-    alert, recovery = both(received(), "email")
-    print("\nsensor raising:", alert, "\n", recovery)
-    assert alert.startswith("ALERT sensor flaky_sensor tick FAILED, since ")
-    assert "/sensors/flaky_sensor" in alert
-    assert recovery.startswith("RESOLVED after ") and "flaky_sensor" in recovery
+            alert, recovery = both(received(), "email")
+            print("\nsensor raising:", alert, "\n", recovery)
+            assert alert.startswith("ALERT sensor flaky_sensor tick FAILED, since ")
+            assert "/sensors/flaky_sensor" in alert
+            assert recovery.startswith("RESOLVED after ") and "flaky_sensor" in recovery
+        last = latest("SKIPPED")
+        # The daemon is down: after STALE_INTERVALS of its interval the sensor is stale.
+        time.sleep(max(0.0, last + sensors.STALE_INTERVALS * interval + 1 - time.time()))
+        tick()
+        tick()  # still stale: folded
+        restarted = time.time()
+        with daemon_running(env) as daemon:
+            wait(daemon, "SKIPPED", after=restarted)
+            tick()
+    stale, back = both(received(), "email")[2:]
+    print("\nsensor not ticking:", stale, "\n", back)
+    assert stale.startswith("ALERT sensor flaky_sensor has NOT TICKED for ")
+    assert back.startswith("RESOLVED after ") and "NOT TICKED" in back
 
 
 def test_message_helpers():
@@ -426,6 +445,7 @@ def test_message_helpers():
         {"dagster/max_retries": "2", "dagster/retry_on_asset_or_op_failure": "false"}, 0, True
     )
     assert messages.where(["a", "b", "c", "d"], "") == "asset a, b, c and 1 more"
+    assert [messages.duration(s) for s in (45, 720, 12600)] == ["45 s", "12 min", "3.5 h"]
     assert messages.asset_link(UI, dg.AssetKey(["raw", "orders"]), "checks") == (
         f"{UI}/assets/raw/orders?view=checks"
     )

@@ -78,11 +78,20 @@ def first_line_of(text: str | None, limit: int = 160) -> str:
     return ""
 
 
+def duration(seconds: float) -> str:
+    """``45 s``, ``12 min`` or ``3.5 h``: a lapse for a first line."""
+    if seconds < 120:
+        return f"{round(seconds)} s"
+    if seconds < 7200:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def recovery_line(what: str, since: str, count: int, now: dt.datetime) -> str:
     """The first line of a recovery: which incident, how long it lasted, how often it fired."""
     opened = dt.datetime.fromisoformat(since)
-    minutes = max(0, round((now - opened).total_seconds() / 60))
+    lasted = duration(max(0.0, (now - opened).total_seconds()))
     return (
-        f"RESOLVED after {minutes} min ({count} failure{'s' if count != 1 else ''} since "
+        f"RESOLVED after {lasted} ({count} failure{'s' if count != 1 else ''} since "
         f"{utc(opened)}): {what}"
     )

@@ -224,9 +224,14 @@ def _location(state) -> str:
 )
 def alert_on_tick_failures(context: SensorEvaluationContext, alerts: AlertsResource):
     changes = Changes(IncidentStore(alerts.state_dir))
+    # The running sensors of this code location and their intervals: started in the UI
+    # (RUNNING) or running by their code's default (DECLARED_IN_CODE, default_status RUNNING).
+    defined = context.repository_def.sensor_defs if context.repository_def else ()
     intervals = {
-        s.name: s.minimum_interval_seconds or DEFAULT_SENSOR_INTERVAL_SECONDS
-        for s in (context.repository_def.sensor_defs if context.repository_def else ())
+        s.name: s.minimum_interval_seconds or DEFAULT_SENSOR_INTERVAL_SECONDS for s in defined
+    }
+    running_by_default = {
+        s.name for s in defined if s.default_status == DefaultSensorStatus.RUNNING
     }
     now = time.time()
     for state in context.instance.all_instigator_state():
@@ -245,11 +250,15 @@ def alert_on_tick_failures(context: SensorEvaluationContext, alerts: AlertsResou
             changes.passing(fail_key)
         stale_key = f"stale:{name}"
         interval = intervals.get(name)
-        if kind != "sensors" or interval is None or state.status.value != "RUNNING":
+        running = state.status.value == "RUNNING" or (
+            state.status.value == "DECLARED_IN_CODE" and name in running_by_default
+        )
+        if kind != "sensors" or interval is None or not running:
             continue
         last = tick.timestamp if tick is not None else None
         if last is not None and now - last > STALE_INTERVALS * interval:
-            what = f"sensor {name} has NOT TICKED for {round((now - last) / 60)} min (interval {interval} s)"
+            silent = messages.duration(now - last)
+            what = f"sensor {name} has NOT TICKED for {silent} (interval {interval} s)"
             at = dt.datetime.fromtimestamp(last, dt.UTC)
             changes.failing(stale_key, what, link, at, "Is dagster-daemon running?")
         elif last is not None:

@@ -21,6 +21,7 @@ from dagster import (
     with_source_code_references,
 )
 
+from data_platform.alerts import ALERT_SCHEDULES, ALERT_SENSORS
 from data_platform.automation.declarative import dbt_automation_sensor
 from data_platform.automation.jobs import JOBS
 from data_platform.automation.retention import build_retention_schedule, run_retention_job
@@ -65,10 +66,11 @@ def build_definitions(settings: Settings) -> Definitions:
             *schema_change_checks([*raw_assets, *mart_keys(dbt_assets)]),
         ],
         jobs=[*JOBS, *(job for source in SOURCES for job in source.jobs), run_retention_job],
-        schedules=[daily_schedule, build_retention_schedule(settings)],
+        schedules=[daily_schedule, build_retention_schedule(settings), *ALERT_SCHEDULES],
         sensors=[
             *(sensor for source in SOURCES for sensor in source.sensors),
             dbt_automation_sensor,
+            *ALERT_SENSORS,
         ],
         # One process per run: steps share the loaded code (a step process costs seconds of
         # imports), and a run never opens the DuckDB file from two processes at once.

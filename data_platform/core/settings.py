@@ -41,6 +41,15 @@ Settings (name: default):
   the PostgreSQL group roles ``data-platform grants`` manages on a server warehouse (see
   :mod:`data_platform.core.warehouse_grants`): lower-case identifiers (letters, digits, ``_``,
   at most 63), different from each other and from the warehouse URL's user.
+- ``DATA_PLATFORM_ALERT_SMTP_URL`` (unset): the alerts' mail server,
+  ``smtp://[user:password@]host[:port]`` (port 25 when left out; STARTTLS when the server offers
+  it) or ``smtps://...`` (TLS from the start, port 465 when left out).
+- ``DATA_PLATFORM_ALERT_EMAIL_TO`` (unset): comma-separated recipients of the alert mails;
+  ``DATA_PLATFORM_ALERT_EMAIL_FROM`` (``data-platform@localhost``): their sender. Mail is sent
+  when the SMTP URL and at least one recipient are set.
+- ``DATA_PLATFORM_ALERT_WEBHOOK_URL`` (unset): a Slack-compatible incoming webhook
+  (``http(s)://...``) the alerts are posted to as ``{"text": ...}``.
+- ``DATA_PLATFORM_UI_URL``: ``http://127.0.0.1:3000``; the Dagster UI the alerts link to.
 - With the lake on S3, the AWS settings it reads are checked too: ``AWS_ENDPOINT_URL``
   (``http(s)://host[:port]``), ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY`` (both or
   neither).
@@ -97,6 +106,11 @@ GIT_URL = "DATA_PLATFORM_GIT_URL"
 ANALYST_ROLE = "DATA_PLATFORM_ANALYST_ROLE"
 ENGINEER_ROLE = "DATA_PLATFORM_ENGINEER_ROLE"
 GIT_BRANCH = "DATA_PLATFORM_GIT_BRANCH"
+ALERT_SMTP_URL = "DATA_PLATFORM_ALERT_SMTP_URL"
+ALERT_EMAIL_TO = "DATA_PLATFORM_ALERT_EMAIL_TO"
+ALERT_EMAIL_FROM = "DATA_PLATFORM_ALERT_EMAIL_FROM"
+ALERT_WEBHOOK_URL = "DATA_PLATFORM_ALERT_WEBHOOK_URL"
+UI_URL = "DATA_PLATFORM_UI_URL"
 # Outputs, not settings: what dbt_project/profiles.yml reads (see Settings.dbt_profile_env).
 DBT_TARGET = "DATA_PLATFORM_DBT_TARGET"
 
@@ -143,6 +157,11 @@ def defaults(home: Path) -> dict[str, str]:
         EVENTS_ACK_WAIT_SECONDS: str(DEFAULT_EVENTS_ACK_WAIT_SECONDS),
         ANALYST_ROLE: "analyst",
         ENGINEER_ROLE: "engineer",
+        ALERT_SMTP_URL: "",
+        ALERT_EMAIL_TO: "",
+        ALERT_EMAIL_FROM: "data-platform@localhost",
+        ALERT_WEBHOOK_URL: "",
+        UI_URL: "http://127.0.0.1:3000",
     }
 
 
@@ -167,6 +186,11 @@ class Settings:
     events_ack_wait_seconds: int = DEFAULT_EVENTS_ACK_WAIT_SECONDS
     analyst_role: str = "analyst"  # PostgreSQL group roles of `data-platform grants`
     engineer_role: str = "engineer"
+    alert_smtp_url: str = ""  # "" = no mail
+    alert_email_to: tuple[str, ...] = ()
+    alert_email_from: str = "data-platform@localhost"
+    alert_webhook_url: str = ""  # "" = no webhook
+    ui_url: str = "http://127.0.0.1:3000"
     dagster_dev: bool = False  # loaded by dagster dev or dg dev (DAGSTER_IS_DEV_CLI)
     explicit: frozenset[str] = field(default_factory=frozenset)
 
@@ -231,6 +255,15 @@ class Settings:
                 f"{ANALYST_ROLE} and {ENGINEER_ROLE} are both {values[ANALYST_ROLE]!r}: expected "
                 "two different roles, e.g. analyst and engineer"
             )
+        if values[ALERT_SMTP_URL]:
+            with _naming(ALERT_SMTP_URL):
+                urls.smtp_url(values[ALERT_SMTP_URL])
+        recipients = _addresses(ALERT_EMAIL_TO, values[ALERT_EMAIL_TO])
+        _addresses(ALERT_EMAIL_FROM, values[ALERT_EMAIL_FROM])
+        for name in (ALERT_WEBHOOK_URL, UI_URL):
+            if values[name]:
+                with _naming(name):
+                    urls.web_url(values[name])
         if environ.get(EVENT_BATCH_SIZE):
             _integer(EVENT_BATCH_SIZE, environ[EVENT_BATCH_SIZE], 0, None)
         return cls(
@@ -257,6 +290,11 @@ class Settings:
             ),
             analyst_role=values[ANALYST_ROLE],
             engineer_role=values[ENGINEER_ROLE],
+            alert_smtp_url=values[ALERT_SMTP_URL],
+            alert_email_to=recipients,
+            alert_email_from=values[ALERT_EMAIL_FROM],
+            alert_webhook_url=values[ALERT_WEBHOOK_URL],
+            ui_url=values[UI_URL].rstrip("/"),
             dagster_dev=bool(environ.get("DAGSTER_IS_DEV_CLI")),
             explicit=explicit,
         )
@@ -291,6 +329,19 @@ def _role_name(name: str, text: str) -> None:
             f"{name}={text!r}: expected a lower-case PostgreSQL role name (a letter or _, then "
             f"letters, digits or _, at most 63), e.g. {name}=analyst"
         )
+
+
+def _addresses(name: str, text: str) -> tuple[str, ...]:
+    """The comma-separated mail addresses of ``text`` (``local@domain`` each, blanks dropped)."""
+    found = tuple(part.strip() for part in text.split(",") if part.strip())
+    for address in found:
+        local, at, domain = address.partition("@")
+        if not (local and at and domain) or any(c.isspace() for c in address):
+            raise SettingsError(
+                f"{name}={text!r}: expected comma-separated mail addresses, e.g. "
+                f"{name}=oncall@example.com,data@example.com"
+            )
+    return found
 
 
 def _integer(name: str, text: str, low: int, high: int | None) -> int:

@@ -144,6 +144,24 @@ def web_url(url: str) -> str:
     return url
 
 
+_SMTP_FORM = "expected smtp://[user:password@]host[:port] or smtps://..., e.g. smtp://127.0.0.1:25"
+
+
+def smtp_url(url: str) -> str:
+    """``url`` if it is ``smtp(s)://[user[:password]@]host[:port]`` (port 1-65535) with no
+    path; raises ``ValueError``."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{shown(url)}: the port is not a number from 1 to 65535: {_SMTP_FORM}")
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname or port == 0:
+        raise ValueError(f"{shown(url)}: {_SMTP_FORM}")
+    if parts.path not in ("", "/"):
+        raise ValueError(f"{shown(url)}: no path expected: {_SMTP_FORM}")
+    return url
+
+
 _NATS_FORM = "expected nats://host:port, e.g. nats://127.0.0.1:4222"
 # What NATS allows in a stream name, narrowed to what is safe in a subject and a file name
 # (the server stores each stream in a folder of that name).

@@ -1,5 +1,5 @@
 """Resources: the platform's view of the outside world (lake, warehouse, shop database, dbt,
-the event broker) and its quality policy. :func:`platform_resources` builds them all from the settings: the code
+the event broker, the alert channels) and its quality policy. :func:`platform_resources` builds them all from the settings: the code
 location, the command line and the tests use it, and nothing else builds resources."""
 
 from __future__ import annotations
@@ -10,6 +10,10 @@ from contextlib import contextmanager
 from dagster import EnvVar, build_resources
 
 from data_platform.core.settings import (
+    ALERT_EMAIL_FROM,
+    ALERT_EMAIL_TO,
+    ALERT_SMTP_URL,
+    ALERT_WEBHOOK_URL,
     ALLOWED_LATENESS_MINUTES,
     EVENTS_ACK_WAIT_SECONDS,
     EVENTS_STREAM,
@@ -17,9 +21,11 @@ from data_platform.core.settings import (
     LAKE_URL,
     QUARANTINE_MAX_PERCENT,
     SHOP_DB_URL,
+    UI_URL,
     WAREHOUSE_URL,
     Settings,
 )
+from data_platform.resources.alerts import AlertsResource
 from data_platform.resources.dbt import (
     WarehouseDbtCliResource,
     dbt_executable,
@@ -38,6 +44,7 @@ from data_platform.resources.shop_db import ShopDatabaseResource
 from data_platform.resources.warehouse import WarehouseResource
 
 __all__ = [
+    "AlertsResource",
     "ConsumerLag",
     "Delivery",
     "EventBrokerResource",
@@ -88,6 +95,14 @@ def platform_resources(settings: Settings) -> dict:
             if EVENTS_ACK_WAIT_SECONDS in settings.explicit
             else settings.events_ack_wait_seconds,
             lake=LakeResource(url=value(LAKE_URL, settings.lake_url)),
+        ),
+        "alerts": AlertsResource(
+            smtp_url=value(ALERT_SMTP_URL, settings.alert_smtp_url),
+            email_to=value(ALERT_EMAIL_TO, ",".join(settings.alert_email_to)),
+            email_from=value(ALERT_EMAIL_FROM, settings.alert_email_from),
+            webhook_url=value(ALERT_WEBHOOK_URL, settings.alert_webhook_url),
+            ui_url=value(UI_URL, settings.ui_url),
+            state_dir=str(settings.home / "alerts"),
         ),
     }
 

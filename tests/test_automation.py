@@ -5,9 +5,16 @@ import json
 
 import duckdb
 import pytest
-from dagster import DagsterInstance, build_schedule_context, build_sensor_context
+from dagster import (
+    DagsterInstance,
+    build_schedule_context,
+    build_sensor_context,
+    evaluate_automation_conditions,
+)
 
+from data_platform.automation.declarative import BATCH_MODELS
 from data_platform.core.lake_layout import landing_daily_path, landing_reference_path
+from data_platform.core.partitions import DAILY_CRON
 from data_platform.resources import LakeFile, LakeResource
 from data_platform.sources.landing.sensor import landing_sensor, plan_runs
 from tests.conftest import SETTINGS, code_location
@@ -53,7 +60,7 @@ def test_schedule_requests_the_previous_day():
     [request] = data.run_requests
     assert request.partition_key == "2019-01-01"
     assert schedule.job_name == "daily_job"
-    assert schedule.cron_schedule == "0 1 * * *"
+    assert schedule.cron_schedule == "0 1 * * *" == DAILY_CRON
 
 
 def test_sensor_requests_new_files_once_and_changed_files_again(lake):
@@ -95,20 +102,18 @@ def test_sensor_requests_new_files_once_and_changed_files_again(lake):
     assert tick(lake, cursor)[0] == []
 
 
-def test_reference_runs_restate_the_daily_facts_they_feed():
+def test_reference_runs_materialize_the_raw_assets_only():
     listing = [LakeFile("landing/products/products.csv", 1, "v1")]
     [first_load], cursor = plan_runs(listing, {})
-    # No fact materialized yet: the run leaves the daily-partitioned facts out.
-    request = first_load.to_run_request(defs.resolve_asset_graph())
-    assert RANGE_START not in request.tags
-    selected = {k.to_user_string() for k in request.asset_selection}
-    assert "marts/dim_products" in selected and "marts/fct_orders" not in selected
-    # With facts for 2018-09-01..2018-10-15, a changed file restates all of those days.
+    request = first_load.to_run_request()
+    assert request.job_name == "reference_files_job"
+    assert RANGE_START not in request.tags and request.asset_selection is None
+    job_keys = defs.resolve_job_def(request.job_name).asset_layer.executable_asset_keys
+    assert {k.to_user_string() for k in job_keys} == {"raw/products", "raw/stores", "raw/supplies"}
+    # A changed file is a new run of the same job (the facts below follow by automation).
     changed = [LakeFile("landing/products/products.csv", 1, "v2")]
-    [restate], _ = plan_runs(changed, cursor, facts_range=lambda: ("2018-09-01", "2018-10-15"))
-    request = restate.to_run_request()
-    assert (request.tags[RANGE_START], request.tags[RANGE_END]) == ("2018-09-01", "2018-10-15")
-    assert request.asset_selection is None  # the whole job, facts included
+    [again], _ = plan_runs(changed, cursor)
+    assert again.to_run_request().run_key != request.run_key
 
 
 def test_sensor_ignores_unknown_files(lake):
@@ -141,6 +146,7 @@ def test_sensor_run_request_updates_the_marts(full_run, resources):
         ).fetchone()
     original = session_lake.read_bytes(path)
     _, cursor = tick(session_lake, None)  # the sensor has seen the seeded files
+    automation = Automation()
     session_lake.write_bytes(
         path, original + tweet_line("extra-tweet", customer, f"{day}T12:00:00").encode()
     )
@@ -151,20 +157,56 @@ def test_sensor_run_request_updates_the_marts(full_run, resources):
             day,
             day,
         )
-        assert run_and_count(request, customer) == (1, before + 1)
+        assert run_and_count(request, customer, automation) == (1, before + 1)
     finally:
         # Put the delivery back as seeded and re-run the day: the state converges back,
         # so the other tests see the seeded data.
         session_lake.write_bytes(path, original)
         [request], _ = tick(session_lake, cursor)
-        assert run_and_count(request, customer) == (0, before)
+        assert run_and_count(request, customer, automation) == (0, before)
 
 
-def run_and_count(request, customer: str) -> tuple[int, int]:
-    """Execute a sensor's run request; return (extra tweets loaded, the customer's tweet_count)."""
+class Automation:
+    """The automation sensor's evaluations on the session's instance, its cursor carried."""
+
+    def __init__(self):
+        self.cursor = None
+        assert self.follow() == set()  # the first evaluation takes stock
+
+    def follow(self) -> set:
+        """Evaluate the batch models' conditions and materialize what they request, in one
+        run (they are all unpartitioned below the tweets); the keys requested."""
+        result = evaluate_automation_conditions(
+            defs=defs,
+            instance=DagsterInstance.get(),
+            asset_selection=BATCH_MODELS,
+            cursor=self.cursor,
+        )
+        self.cursor = result.cursor
+        keys = {
+            k
+            for k in BATCH_MODELS.resolve(defs.resolve_asset_graph())
+            if result.get_num_requested(k)
+        }
+        if keys:
+            job = defs.resolve_implicit_global_asset_job_def()
+            assert job.execute_in_process(
+                instance=DagsterInstance.get(), asset_selection=sorted(keys)
+            ).success
+        return keys
+
+
+def run_and_count(request, customer: str, automation: Automation) -> tuple[int, int]:
+    """Execute a sensor's run request (raw/tweets only), then what the automation requests
+    after it; return (extra tweets loaded, the customer's tweet_count)."""
     job = defs.resolve_job_def(request.job_name)
     result = job.execute_in_process(instance=DagsterInstance.get(), tags=request.tags)
     assert result.success
+    loaded = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert loaded == {"raw/tweets"}
+    followed = {k.to_user_string() for k in automation.follow()}
+    assert "marts/fct_customer_activity" in followed and "raw/tweets" not in followed
+    assert automation.follow() == set()  # once
     with duckdb.connect(defs_warehouse(), read_only=True) as conn:
         (after,) = conn.execute(
             "select tweet_count from marts.fct_customer_activity where customer_id = ?", [customer]

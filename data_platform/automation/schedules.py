@@ -6,7 +6,8 @@ from dagster import DefaultScheduleStatus, build_schedule_from_partitioned_job
 
 from data_platform.automation.jobs import daily_job
 
-# 01:00 UTC: the day before is complete in the shop database by then.
+# 01:00 UTC (DAILY_CRON, also the daily facts' automation cron; a partitioned job's schedule
+# takes the hour and minute, not a cron string): the day before is complete by then.
 daily_schedule = build_schedule_from_partitioned_job(
     daily_job,
     name="daily_schedule",

@@ -15,6 +15,9 @@ from dagster import DailyPartitionsDefinition
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 PARTITION_TAG = "dagster/partition"
+# 01:00 UTC: the day before is complete in the shop database by then. The daily schedule and
+# the daily facts' automation condition run on it.
+DAILY_CRON = "0 1 * * *"
 
 
 def partition_range_tags(first_day: str, last_day: str) -> dict[str, str]:

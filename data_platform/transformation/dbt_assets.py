@@ -54,7 +54,6 @@ from dagster import (
     AssetsDefinition,
     AssetSelection,
     AssetSpec,
-    AutomationCondition,
     BackfillPolicy,
     Config,
     Output,
@@ -71,6 +70,7 @@ from dagster_dbt import (
 )
 
 from data_platform.core.partitions import (
+    DAILY_CRON,
     dbt_partition_env,
     dbt_partition_vars,
     run_partition_env,
@@ -79,6 +79,12 @@ from data_platform.loading.raw_asset import WAREHOUSE_POOL
 from data_platform.quality import freshness
 from data_platform.resources.dbt import WarehouseDbtCliResource, dbt_project
 from data_platform.resources.warehouse import WarehouseResource
+from data_platform.transformation.automation_conditions import (
+    batch_model_condition,
+    daily_fact_condition,
+    partitioned_sources,
+    reference_fed_parents,
+)
 from data_platform.transformation.row_counts import PartitionWindow, with_row_counts
 
 # Folder under models/ -> Dagster asset group.
@@ -129,13 +135,24 @@ class PlatformDbtTranslator(DagsterDbtTranslator):
         # and a selector file for a subset of more than 200 dbt nodes (this project has 89).
         spec = super().get_asset_spec(manifest, unique_id, project or self.project)
         node = manifest.get("nodes", {}).get(unique_id, {})
-        if node.get("resource_type") == "model" and STREAM_TAG not in node.get("tags", []):
-            # A batch model follows its inputs (the automation sensor): materialize a raw
-            # asset and what is below follows. Eager leaves alone what a run that also
-            # targeted the model updated (the jobs, the landing sensor's runs), and a daily
-            # model's older partitions (a backfill's); the stream models run in their
-            # micro-batches.
-            spec = spec.replace_attributes(automation_condition=AutomationCondition.eager())
+        tags = node.get("tags", [])
+        if node.get("resource_type") == "model" and STREAM_TAG not in tags:
+            # A batch model follows its inputs (the automation sensor): the landing sensor
+            # materializes raw assets only, and what is below follows. The stream models run
+            # in their micro-batches.
+            def keys(unique_ids: list[str]) -> list[AssetKey]:
+                parent = super(PlatformDbtTranslator, self)
+                return [
+                    parent.get_asset_spec(manifest, u, project or self.project).key
+                    for u in unique_ids
+                ]
+
+            if DAILY_TAG in tags:
+                inputs = keys(reference_fed_parents(manifest, unique_id))
+                condition = daily_fact_condition(inputs, DAILY_CRON)
+            else:
+                condition = batch_model_condition(keys(partitioned_sources(manifest, unique_id)))
+            spec = spec.replace_attributes(automation_condition=condition)
         if node.get("resource_type") == "model" and node["name"].startswith(MART_PREFIXES):
             stream = STREAM_TAG in node.get("tags", [])
             policy = freshness.STREAM_MARTS if stream else freshness.MARTS

@@ -15,12 +15,11 @@ touched after that run started is requested. Two limits, both only for that firs
 comparison takes the file's time from the store (S3's clock against this machine's), and a
 copy that keeps an older modification time (``cp -p``, ``rsync -t``) counts as loaded.
 
-Runs requested:
+Runs requested, of raw assets only (the models below follow by declarative automation: the
+``dbt_automation_sensor``; a reference change restates the daily facts over every day they
+hold, see :mod:`data_platform.transformation.automation_conditions`):
 
-- reference files (products, stores, supplies): one run of ``reference_files_job``. The daily
-  facts below them are restated over every day they hold (the materialized partitions of
-  ``fct_orders``), so store names, product flags and supply costs stay current in history;
-  before any fact exists they are left out of the run.
+- reference files (products, stores, supplies): one run of ``reference_files_job``.
 - daily tweet files: one run of ``tweets_files_job`` per contiguous range of changed days,
   as a single-run partition range (the ``dagster/asset_partition_range_*`` tags).
 """
@@ -28,7 +27,7 @@ Runs requested:
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from dagster import (
@@ -47,11 +46,7 @@ from data_platform.core.lake_layout import LANDING
 from data_platform.core.partitions import partition_range_tags
 from data_platform.resources.lake import LakeFile, LakeResource
 from data_platform.sources.landing.datasets import DATASETS
-from data_platform.sources.landing.jobs import (
-    REFERENCE_DOWNSTREAM,
-    reference_files_job,
-    tweets_files_job,
-)
+from data_platform.sources.landing.jobs import reference_files_job, tweets_files_job
 from data_platform.sources.landing.layout import landing_file
 
 MAX_FILES_PER_TICK = 500
@@ -74,32 +69,21 @@ class PlannedRun:
         digest = hashlib.sha256(versions.encode()).hexdigest()[:16]
         return f"{self.job_name}:{self.first_day or ''}:{self.last_day or ''}:{digest}"
 
-    def to_run_request(self, asset_graph=None) -> RunRequest:
-        """The request; ``asset_graph`` (the code location's) resolves the assets of a
-        reference run without a partition range, which leaves the daily facts out."""
+    def to_run_request(self) -> RunRequest:
+        """The request: the job, with the partition range of a daily run as its tags."""
         tags = {"landing_files": str(len(self.files))}
-        keys = None
         if self.first_day:
             tags.update(partition_range_tags(self.first_day, self.last_day))
-        elif self.job_name == reference_files_job.name:
-            keys = sorted(set(REFERENCE_DOWNSTREAM.resolve(asset_graph)) - daily_facts(asset_graph))
-        return RunRequest(
-            run_key=self.run_key, job_name=self.job_name, tags=tags, asset_selection=keys
-        )
+        return RunRequest(run_key=self.run_key, job_name=self.job_name, tags=tags)
 
 
 def plan_runs(
-    listing: list[LakeFile],
-    seen: dict[str, str],
-    limit: int = MAX_FILES_PER_TICK,
-    facts_range: Callable[[], tuple[str, str] | None] = lambda: None,
+    listing: list[LakeFile], seen: dict[str, str], limit: int = MAX_FILES_PER_TICK
 ) -> tuple[list[PlannedRun], dict[str, str]]:
     """Decide the runs for one tick (pure; unit-tested).
 
-    ``listing`` is the landing zone now, ``seen`` the cursor; ``facts_range()`` gives the first
-    and last day the daily facts hold (restated by a reference run), asked only when reference
-    files changed. Returns the runs and the new cursor: the old one, less files no longer
-    listed, plus the versions now requested.
+    ``listing`` is the landing zone now, ``seen`` the cursor. Returns the runs and the new
+    cursor: the old one, less files no longer listed, plus the versions now requested.
     """
     listed = {f.path for f in listing}
     cursor = {path: version for path, version in seen.items() if path in listed}
@@ -110,8 +94,7 @@ def plan_runs(
     daily = sorted((found[f.path][1], f) for f in fresh if found[f.path][1])
     runs = []
     if reference:
-        first, last = facts_range() or (None, None)
-        runs.append(PlannedRun(reference_files_job.name, tuple(reference), first, last))
+        runs.append(PlannedRun(reference_files_job.name, tuple(reference)))
     for first, last, files in _contiguous(daily):
         runs.append(PlannedRun(tweets_files_job.name, tuple(files), first, last))
     cursor.update({f.path: f.version for f in fresh})
@@ -173,13 +156,6 @@ def loaded_since(
     return {key: started[run] for key, run in run_of.items() if run in started}
 
 
-def daily_facts(asset_graph) -> set:
-    """The partitioned assets below the reference data (the daily facts, restated when it
-    changes), by key."""
-    keys = REFERENCE_DOWNSTREAM.resolve(asset_graph)
-    return {key for key in keys if asset_graph.get(key).partitions_def is not None}
-
-
 def _contiguous(daily: list[tuple[str, LakeFile]]):
     group: list[tuple[str, LakeFile]] = []
     for day, file in daily:
@@ -212,15 +188,7 @@ def landing_sensor(context: SensorEvaluationContext, lake: LakeResource):
         seen = already_loaded(listing, loaded_since(context.instance, listing))
         context.log.info(f"no cursor: {len(seen)} landing files already loaded by earlier runs")
 
-    graph = context.repository_def.asset_graph
-
-    def facts_range() -> tuple[str, str] | None:
-        days = set()
-        for key in daily_facts(graph):
-            days |= context.instance.get_materialized_partitions(key)
-        return (min(days), max(days)) if days else None
-
-    runs, cursor = plan_runs(listing, seen, facts_range=facts_range)
+    runs, cursor = plan_runs(listing, seen)
     if not runs:
         return SensorResult(
             skip_reason=SkipReason("no new or changed landing files"),
@@ -233,6 +201,6 @@ def landing_sensor(context: SensorEvaluationContext, lake: LakeResource):
         )
     )
     return SensorResult(
-        run_requests=[r.to_run_request(graph) for r in runs],
+        run_requests=[r.to_run_request() for r in runs],
         cursor=json.dumps(cursor, sort_keys=True),
     )

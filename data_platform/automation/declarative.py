@@ -1,12 +1,12 @@
 """Declarative automation: the batch dbt models follow their inputs.
 
-Every dbt model outside the live layer carries ``AutomationCondition.eager()`` (set by the
-dbt translator, :mod:`data_platform.transformation.dbt_assets`). This sensor evaluates those
-conditions every 30 s and launches what they request: after a raw asset is materialized on
-its own (from the UI, or by a run that did not include the models), the models below it, in
-one go. What a run updates together with its models (the daily job, the landing sensor's
-runs) is not requested again, and only the latest daily partition follows by itself: older
-partitions are a backfill's (``data-platform run --partition-range``, or the UI).
+Every dbt model outside the live layer carries an automation condition (set by the dbt
+translator; see :mod:`data_platform.transformation.automation_conditions`). This sensor
+evaluates them every 30 s and launches what they request: after the landing sensor's
+raw-only runs, or a raw asset materialized on its own from the UI, the models below it; a
+request for several days of a daily fact becomes one backfill (one run, as the facts'
+backfill policy says). What a run updates together with its models (the daily job, a full
+run) is not requested again.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ dbt_automation_sensor = AutomationConditionSensorDefinition(
     default_status=DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
     description=(
-        "Evaluates the batch dbt models' automation conditions (eager: after their inputs "
-        "update) and launches the models they request."
+        "Evaluates the batch dbt models' automation conditions (eager after their inputs "
+        "update; the daily facts also on their cron, and restated over their history after "
+        "a reference change) and launches what they request."
     ),
 )

@@ -309,6 +309,9 @@ def test_warn_check_goes_to_the_digest(instance, alerts, received):
     assert "passed since" in texts[1]
 
 
+WEBHOOK_TOKEN = "s3cr3t-t0ken"
+
+
 def test_channels_down_never_fail_the_run(instance, tmp_path, caplog):
     refused = free_port()  # nothing listens there: the SMTP connection is refused
     web_port, slow_port = free_port(), free_port()
@@ -323,7 +326,7 @@ def test_channels_down_never_fail_the_run(instance, tmp_path, caplog):
             down = AlertsResource(
                 smtp_url=f"smtp://127.0.0.1:{refused}",
                 email_to="oncall@example.com",
-                webhook_url=f"http://127.0.0.1:{webhook}/hook",
+                webhook_url=f"http://127.0.0.1:{webhook}/services/T0/B0/{WEBHOOK_TOKEN}",
                 ui_url=UI,
                 state_dir=str(tmp_path / f"alerts-{webhook}"),
                 attempts=2,
@@ -340,6 +343,7 @@ def test_channels_down_never_fail_the_run(instance, tmp_path, caplog):
     assert "ConnectionRefusedError" in logged
     assert "alert channel webhook failed after 2 tries" in logged
     assert "500" in logged and "ReadTimeout" in logged
+    assert WEBHOOK_TOKEN not in logged  # httpx quotes the URL: its secret path is masked
     assert not out.exists() or out.read_text() == ""
 
 
@@ -391,12 +395,19 @@ def test_sensor_raising_or_not_ticking_alerts_once_and_recovers(alerts, received
                 time.sleep(0.5)
             return at
 
+        cursor = None
+
         def tick() -> None:
-            sensors.alert_on_tick_failures(
-                dg.build_sensor_context(
-                    instance=instance, resources={"alerts": alerts}, repository_def=repository
-                )
+            # The cursor carried from tick to tick, as the daemon carries it.
+            nonlocal cursor
+            context = dg.build_sensor_context(
+                instance=instance,
+                resources={"alerts": alerts},
+                repository_def=repository,
+                cursor=cursor,
             )
+            sensors.alert_on_tick_failures(context)
+            cursor = context.cursor
 
         with daemon_running(env) as daemon:
             wait(daemon, "FAILURE")
@@ -426,6 +437,17 @@ def test_sensor_raising_or_not_ticking_alerts_once_and_recovers(alerts, received
     print("\nsensor not ticking:", stale, "\n", back)
     assert stale.startswith("ALERT sensor flaky_sensor has NOT TICKED for ")
     assert back.startswith("RESOLVED after ") and "NOT TICKED" in back
+
+
+def test_silences_count_from_the_daemons_restart():
+    interval = sensors.ALERT_TICK_INTERVAL_SECONDS
+    assert sensors.watching_since(None, 1000.0, interval) == 1000.0
+    assert sensors.watching_since("not json", 1000.0, interval) == 1000.0
+    ticking = json.dumps({"evaluated": 1000.0, "watching_since": 400.0})
+    assert sensors.watching_since(ticking, 1000.0 + interval, interval) == 400.0
+    # Down for longer than RESTART_GAP_INTERVALS of its interval: watching from now.
+    later = 1000.0 + sensors.RESTART_GAP_INTERVALS * interval + 1
+    assert sensors.watching_since(ticking, later, interval) == later
 
 
 def test_message_helpers():
@@ -464,8 +486,10 @@ def test_message_helpers():
 def test_alert_settings_are_validated(name, value):
     from data_platform.core.settings import Settings, SettingsError
 
-    with pytest.raises(SettingsError, match=name):
+    with pytest.raises(SettingsError, match=name) as raised:
         Settings.from_environ({**os.environ, name: value})
+    if name.endswith("WEBHOOK_URL"):  # the path is the webhook's secret
+        assert "/services/x" not in str(raised.value) and "hooks.slack.com/***" in str(raised.value)
 
 
 def test_alert_settings_reach_the_resource():
@@ -501,3 +525,12 @@ def test_freshness_sensor_reads_the_instance_states(instance, alerts, received):
     )
     assert skipped.skip_message == "0 opened, 0 cleared"
     assert both(received(), "email") == []
+
+
+def test_a_webhooks_secret_is_its_path():
+    from data_platform.core.urls import webhook_secret
+
+    assert webhook_secret("https://hooks.slack.com/services/T1/B2/tok") == "/services/T1/B2/tok"
+    assert webhook_secret("https://chat.example.com/hooks/abc?x=1") == "/hooks/abc?x=1"
+    assert webhook_secret("https://hooks.example.com/") == ""
+    assert webhook_secret("hooks.slack.com/services/x") == "/services/x"

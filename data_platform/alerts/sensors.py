@@ -8,7 +8,8 @@ message each through the ``alerts`` resource.
 - ``alert_on_run_success``: clears run incidents, and opens one for every ERROR asset check
   that failed inside the successful run (one message per run); a passing evaluation clears it.
 - ``alert_on_tick_failures``: a sensor's or schedule's latest tick failed, or a running sensor
-  has not ticked for :data:`STALE_INTERVALS` of its intervals; clears on a good tick.
+  has not ticked for :data:`STALE_INTERVALS` of its intervals (counted from the daemon's
+  restart when it was down: :func:`watching_since`); clears on a good tick.
 - ``alert_on_freshness``: an asset's freshness state (the instance's, evaluated by the daemon
   when freshness is enabled in the instance configuration) is FAIL; clears when it is not.
 - ``warn_check_digest`` (schedule, 07:00 UTC): the WARN checks that failed in the last 24 h,
@@ -19,6 +20,7 @@ the alerts are only logged).
 """
 
 import datetime as dt
+import json
 import time
 from collections.abc import Sequence
 
@@ -52,6 +54,9 @@ from data_platform.resources.alerts import AlertsResource
 
 # A running sensor that has not ticked for this many of its intervals is reported stale.
 STALE_INTERVALS = 5
+# A gap of more than this many of alert_on_tick_failures' own intervals between its ticks
+# means the daemon was down: silences are then counted from its restart.
+RESTART_GAP_INTERVALS = 3
 # Dagster's interval of a sensor without minimum_interval_seconds.
 DEFAULT_SENSOR_INTERVAL_SECONDS = 30
 DIGEST_HOURS = 24
@@ -213,9 +218,25 @@ def _location(state) -> str:
     return f"{origin.repository_name}@{origin.code_location_origin.location_name}"
 
 
+def watching_since(cursor: str | None, now: float, interval: float) -> float:
+    """Since when (seconds since the epoch) ``alert_on_tick_failures`` has been watching
+    without a break (pure; unit-tested): kept from its ``cursor`` (JSON ``evaluated``,
+    ``watching_since``) while it ticked within :data:`RESTART_GAP_INTERVALS` of its
+    ``interval``; ``now`` after a longer gap (the daemon was down) or without a cursor."""
+    try:
+        previous = json.loads(cursor) if cursor else {}
+        evaluated, since = float(previous["evaluated"]), float(previous["watching_since"])
+    except (ValueError, KeyError, TypeError):
+        return now
+    return since if now - evaluated <= RESTART_GAP_INTERVALS * interval else now
+
+
+ALERT_TICK_INTERVAL_SECONDS = 60
+
+
 @sensor(
     name="alert_on_tick_failures",
-    minimum_interval_seconds=60,
+    minimum_interval_seconds=ALERT_TICK_INTERVAL_SECONDS,
     description=(
         "Alerts when a sensor's or schedule's tick fails, or a running sensor has not ticked "
         f"for {STALE_INTERVALS} of its intervals."
@@ -234,6 +255,10 @@ def alert_on_tick_failures(context: SensorEvaluationContext, alerts: AlertsResou
         s.name for s in defined if s.default_status == DefaultSensorStatus.RUNNING
     }
     now = time.time()
+    # After the daemon was down (this sensor's own ticks stopped too), a sensor's silence
+    # counts from the restart, not from its last tick before it: no alert storm at start-up.
+    watching = watching_since(context.cursor, now, ALERT_TICK_INTERVAL_SECONDS)
+    context.update_cursor(json.dumps({"evaluated": now, "watching_since": watching}))
     for state in context.instance.all_instigator_state():
         kind = "sensors" if state.instigator_type.value == "SENSOR" else "schedules"
         name = state.instigator_name
@@ -256,7 +281,7 @@ def alert_on_tick_failures(context: SensorEvaluationContext, alerts: AlertsResou
         if kind != "sensors" or interval is None or not running:
             continue
         last = tick.timestamp if tick is not None else None
-        if last is not None and now - last > STALE_INTERVALS * interval:
+        if last is not None and now - max(last, watching) > STALE_INTERVALS * interval:
             silent = messages.duration(now - last)
             what = f"sensor {name} has NOT TICKED for {silent} (interval {interval} s)"
             at = dt.datetime.fromtimestamp(last, dt.UTC)

@@ -263,7 +263,7 @@ class Settings:
         for name in (ALERT_WEBHOOK_URL, UI_URL):
             if values[name]:
                 with _naming(name):
-                    urls.web_url(values[name])
+                    urls.web_url(values[name], secret_path=name == ALERT_WEBHOOK_URL)
         if environ.get(EVENT_BATCH_SIZE):
             _integer(EVENT_BATCH_SIZE, environ[EVENT_BATCH_SIZE], 0, None)
         return cls(

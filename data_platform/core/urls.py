@@ -134,14 +134,33 @@ def http_endpoint(url: str) -> str:
     return url
 
 
-def web_url(url: str) -> str:
-    """``url`` if it is ``http(s)://host/...`` (a repository's page); raises ``ValueError``."""
+def web_url(url: str, secret_path: bool = False) -> str:
+    """``url`` if it is ``http(s)://host/...`` (a repository's page, the UI; with
+    ``secret_path``, an incoming webhook whose path is its secret, quoted as ``***`` in the
+    message); raises ``ValueError``."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(
-            f"{shown(url)}: expected an http(s) URL, e.g. https://github.com/owner/repository"
+        quoted = shown(url)
+        if secret_path and webhook_secret(url):
+            quoted = shown(url.replace(webhook_secret(url), "/***"))
+        example = (
+            "https://hooks.example.com/services/..."
+            if secret_path
+            else ("https://github.com/owner/repository")
         )
+        raise ValueError(f"{quoted}: expected an http(s) URL, e.g. {example}")
     return url
+
+
+def webhook_secret(url: str) -> str:
+    """The part of an incoming webhook's URL that is its secret (pure): everything from the
+    first ``/`` after the host (Slack's ``/services/T.../B.../token``, Teams' and
+    Mattermost's keys), ``""`` when there is none."""
+    scheme, separator, rest = url.partition("://")
+    tail = rest if separator else scheme
+    slash = tail.find("/")
+    secret = tail[slash:] if slash >= 0 else ""
+    return secret if secret.strip("/") else ""
 
 
 _SMTP_FORM = "expected smtp://[user:password@]host[:port] or smtps://..., e.g. smtp://127.0.0.1:25"

@@ -18,6 +18,9 @@ import backoff
 import httpx
 from dagster import ConfigurableResource, get_dagster_logger
 
+from data_platform.core.errors import redact
+from data_platform.core.urls import webhook_secret
+
 # An alert is worth a few seconds of retries, not a stuck sensor tick (ticks time out at 60 s).
 DEFAULT_ATTEMPTS = 3
 DEFAULT_TIMEOUT_SECONDS = 5.0
@@ -72,7 +75,10 @@ class AlertsResource(ConfigurableResource):
                 max_value=4,
                 logger=None,
                 on_backoff=lambda d, n=name: log.warning(
-                    "alert channel %s failed (try %d): %s", n, d["tries"], d["exception"]
+                    "alert channel %s failed (try %d): %s",
+                    n,
+                    d["tries"],
+                    self._shown(d["exception"]),
                 ),
             )(senders[name])
             try:
@@ -85,11 +91,17 @@ class AlertsResource(ConfigurableResource):
                     name,
                     max(1, self.attempts),
                     type(error).__name__,
-                    error,
+                    self._shown(error),
                     subject,
                 )
                 outcome[name] = False
         return outcome
+
+    def _shown(self, error: BaseException) -> str:
+        """``error`` as a log line may quote it: the webhook's secret path (HTTP errors quote
+        the URL) and URL passwords as ``***``."""
+        secret = webhook_secret(self.webhook_url) if self.webhook_url else ""
+        return redact(str(error), [secret] if secret else [])
 
     def _send_mail(self, subject: str, text: str) -> None:
         parts = urlsplit(self.smtp_url)

@@ -509,6 +509,65 @@ def test_alert_settings_reach_the_resource():
     assert AlertsResource(state_dir="x").channels == []  # nothing configured: alerts off
 
 
+def test_freshness_failure_alerts_once_and_recovers(alerts, received, tmp_path):
+    """The daemon's freshness evaluation turns an asset FAIL once it is older than its
+    policy's fail window (a minute here): one alert, repeats folded, a recovery after the next
+    materialization."""
+    from tests.alert_tick_location import FAIL_SECONDS, tiny_fresh
+    from tests.alert_tick_location import defs as tick_defs
+
+    home = tmp_path / "dagster"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "ALERT_TEST_FLAG": str(tmp_path / "absent"),  # the flaky sensor does not raise
+        "FRESHNESS_DAEMON_INTERVAL_SECONDS": "1",
+    }
+    repository = tick_defs.get_repository_def()
+    key = tiny_fresh.key
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+
+        def wait_for(state: str, daemon: subprocess.Popen, after: float = 0) -> None:
+            deadline = time.monotonic() + FAIL_SECONDS + 45
+            while True:
+                record = instance.get_freshness_state_records([key]).get(key)
+                if (
+                    record
+                    and record.freshness_state.value == state
+                    and record.updated_at.timestamp() > after
+                ):
+                    return
+                assert daemon.poll() is None, "dagster-daemon exited"
+                assert time.monotonic() < deadline, f"freshness never {state}: {record}"
+                time.sleep(0.2)
+
+        def tick() -> str:
+            context = dg.build_sensor_context(
+                instance=instance, resources={"alerts": alerts}, repository_def=repository
+            )
+            return sensors.alert_on_freshness(context).skip_message
+
+        assert dg.materialize([tiny_fresh], instance=instance).success
+        with daemon_running(env) as daemon:
+            wait_for("FAIL", daemon)  # FAIL_SECONDS after the materialization
+            assert tick() == "1 opened, 0 cleared"
+            assert tick() == "0 opened, 0 cleared"  # still failing: folded
+            (incident,) = IncidentStore(alerts.state_dir).read().values()
+            assert incident.count == 2
+            fresh_at = time.time()
+            assert dg.materialize([tiny_fresh], instance=instance).success
+            wait_for("PASS", daemon, after=fresh_at)
+            assert tick() == "0 opened, 1 cleared"
+            assert time.time() - fresh_at < FAIL_SECONDS  # cleared while it was fresh
+    alert, recovery = both(received(), "email")
+    print("\nfreshness:", alert, "\n", recovery)
+    assert alert.startswith("ALERT freshness FAILED on asset tiny_fresh, since ")
+    assert alert.endswith(f"{UI}/assets/tiny_fresh")
+    assert recovery.startswith("RESOLVED after ") and "freshness FAILED on asset tiny_fresh" in recovery
+
+
 def test_freshness_sensor_reads_the_instance_states(instance, alerts, received):
     """Without a freshness evaluation recorded (the daemon makes them) nothing is sent; the
     sensor reads the states of every asset with a policy through the public API."""

@@ -312,7 +312,10 @@ def alert_on_freshness(context: SensorEvaluationContext, alerts: AlertsResource)
         if record.freshness_state.value == "FAIL":
             what = f"freshness FAILED on {messages.where([key.to_user_string()], '')}"
             link = messages.asset_link(alerts.ui_url, key)
-            at = dt.datetime.fromtimestamp(record.updated_at, dt.UTC)
+            # A datetime in Dagster 1.13's FreshnessStateRecord (seconds in older releases).
+            at = record.updated_at
+            if not isinstance(at, dt.datetime):
+                at = dt.datetime.fromtimestamp(at, dt.UTC)
             changes.failing(incident, what, link, at, "Not materialized within its window.")
         else:
             changes.passing(incident)

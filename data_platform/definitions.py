@@ -9,6 +9,8 @@ with settings of their own.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
+from typing import Any
 
 from dagster import (
     AnchorBasedFilePathMapping,
@@ -35,9 +37,12 @@ from data_platform.sources import SOURCES
 from data_platform.transformation.dbt_assets import build_dbt_assets, mart_keys
 
 
-def build_definitions(settings: Settings) -> Definitions:
-    """The definitions for ``settings``; raises ``FileNotFoundError`` when the dbt manifest
-    has not been prepared (``data-platform prepare``)."""
+def build_definitions(
+    settings: Settings, resources: Mapping[str, Any] | None = None
+) -> Definitions:
+    """The definitions for ``settings``, with ``resources`` (by key) in place of those the
+    settings give (a test's quality policy, say); raises ``FileNotFoundError`` when the dbt
+    manifest has not been prepared (``data-platform prepare``)."""
     with warnings.catch_warnings():
         # Beta in Dagster 1.13, and relied on: BackfillPolicy on assets (a range of days is
         # one run) and code references (the UI links each asset to its file).
@@ -75,7 +80,7 @@ def build_definitions(settings: Settings) -> Definitions:
         # One process per run: steps share the loaded code (a step process costs seconds of
         # imports), and a run never opens the DuckDB file from two processes at once.
         executor=in_process_executor,
-        resources=platform_resources(settings),
+        resources={**platform_resources(settings), **(resources or {})},
     )
 
 

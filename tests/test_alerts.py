@@ -565,7 +565,10 @@ def test_freshness_failure_alerts_once_and_recovers(alerts, received, tmp_path):
     print("\nfreshness:", alert, "\n", recovery)
     assert alert.startswith("ALERT freshness FAILED on asset tiny_fresh, since ")
     assert alert.endswith(f"{UI}/assets/tiny_fresh")
-    assert recovery.startswith("RESOLVED after ") and "freshness FAILED on asset tiny_fresh" in recovery
+    assert (
+        recovery.startswith("RESOLVED after ")
+        and "freshness FAILED on asset tiny_fresh" in recovery
+    )
 
 
 def test_freshness_sensor_reads_the_instance_states(instance, alerts, received):

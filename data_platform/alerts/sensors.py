@@ -6,7 +6,9 @@ message each through the ``alerts`` resource.
   whatever failed inside it (its ERROR checks are folded in). Clears when the same job and
   partition next succeeds.
 - ``alert_on_run_success``: clears run incidents, and opens one for every ERROR asset check
-  that failed inside the successful run (one message per run); a passing evaluation clears it.
+  that failed inside the successful run, and every pipeline monitor check (WARN, but an
+  anomaly: ``row_volume``, ``step_duration``); one message per run; a passing evaluation
+  clears it.
 - ``alert_on_tick_failures``: a sensor's or schedule's latest tick failed, or a running sensor
   has not ticked for :data:`STALE_INTERVALS` of its intervals (counted from the daemon's
   restart when it was down: :func:`watching_since`); clears on a good tick.
@@ -50,6 +52,7 @@ from dagster import (
 
 from data_platform.alerts import messages
 from data_platform.alerts.incidents import Incident, IncidentStore
+from data_platform.quality.raw_checks import MONITOR_CHECKS
 from data_platform.resources.alerts import AlertsResource
 
 # A running sensor that has not ticked for this many of its intervals is reported stale.
@@ -141,17 +144,20 @@ def _check_incidents(
         if evaluation.passed:
             changes.passing(key)
             continue
-        if evaluation.severity != AssetCheckSeverity.ERROR:
+        monitor = evaluation.check_name in MONITOR_CHECKS
+        if evaluation.severity != AssetCheckSeverity.ERROR and not monitor:
             continue  # WARN: the daily digest
         asset = evaluation.asset_key.to_user_string()
-        kind = "blocking check" if evaluation.blocking else "check"
-        what = (
-            f"{kind} {evaluation.check_name} FAILED (ERROR) on "
-            f"{messages.where([asset], evaluation.partition or partition)}"
-        )
+        where = messages.where([asset], evaluation.partition or partition)
         detail = messages.first_line_of(evaluation.description) or ", ".join(
             f"{k}={v.value}" for k, v in list(evaluation.metadata.items())[:5]
         )
+        if monitor:
+            # The pipeline monitor's anomalies alert at once, their figures in the first line.
+            what = f"monitor {evaluation.check_name} FAILED (WARN) on {where}: {detail}"
+        else:
+            kind = "blocking check" if evaluation.blocking else "check"
+            what = f"{kind} {evaluation.check_name} FAILED (ERROR) on {where}"
         changes.failing(key, what, messages.run_link(alerts.ui_url, run.run_id), _now(), detail)
 
 

@@ -51,12 +51,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from dagster import AssetExecutionContext, DagsterLogManager, MaterializeResult, MetadataValue
+from dagster import (
+    AssetCheckResult,
+    AssetExecutionContext,
+    AssetKey,
+    DagsterInstance,
+    DagsterLogManager,
+    MaterializeResult,
+    MetadataValue,
+)
 
 from data_platform.core.datasets import PARTITION_COLUMN, RAW_SCHEMA, Dataset
 from data_platform.core.lake_layout import (
@@ -67,6 +76,13 @@ from data_platform.core.lake_layout import (
     run_manifest_path,
 )
 from data_platform.core.partitions import chunk_days, days_in_window
+from data_platform.quality.monitor_rules import (
+    HISTORY_RUNS,
+    MAX_JUDGED_DAYS,
+    WEEKS,
+    row_volume,
+    step_duration,
+)
 from data_platform.quality.quarantine import (
     QUARANTINE_SCHEMA_NAME,
     SAMPLE_SIZE,
@@ -77,10 +93,13 @@ from data_platform.quality.quarantine import (
     screen,
 )
 from data_platform.quality.raw_checks import (
+    ROW_VOLUME_CHECK,
+    STEP_DURATION_CHECK,
     SchemaReport,
     Tally,
     conservation_result,
     contract_result,
+    monitor_result,
     schema_drift_result,
 )
 from data_platform.quality.row_rules import row_failures
@@ -209,8 +228,8 @@ class Loader:
             ),
         ]
 
-    def result(self, metadata: dict) -> MaterializeResult:
-        """The materialization with the three check results."""
+    def result(self, metadata: dict, monitor: Sequence[AssetCheckResult] = ()) -> MaterializeResult:
+        """The materialization with the three check results (and the monitor's, if given)."""
         tally, dataset = self.tally, self.dataset
         metadata = {
             "rows_read": sum(tally.read.values()),
@@ -231,6 +250,7 @@ class Loader:
                     tally, self._counts(RAW_SCHEMA), self._counts(QUARANTINE_SCHEMA_NAME)
                 ),
                 schema_drift_result(dataset, tally.schema_reports),
+                *monitor,
             ],
         )
 
@@ -253,6 +273,15 @@ class Loader:
         path = run_manifest_path(self.dataset.name, self.run_id)
         self.lake.write_bytes(path, json.dumps(self.written).encode())
         return {**files, "lake_files_manifest": MetadataValue.path(path)}
+
+    def rows_by_day(self, first: dt.date, last: dt.date) -> dict[dt.date, int]:
+        """Rows per day of ``raw.<dataset>`` from ``first`` to ``last`` (inclusive) now."""
+        rows = self.warehouse.query(
+            f'select "{PARTITION_COLUMN}" as p, count(*) as n from "{RAW_SCHEMA}".'
+            f'"{self.dataset.name}" where "{PARTITION_COLUMN}" between date \'{first}\' and '
+            f"date '{last}' group by 1"
+        )
+        return {row["p"]: row["n"] for row in rows}
 
     def _counts(self, schema: str) -> dict[Partition, int]:
         """Rows per partition of ``schema.<dataset>`` now, for the partitions read."""
@@ -281,7 +310,12 @@ def load_daily(
     schema_reports: list[SchemaReport] = (),
 ) -> MaterializeResult:
     """Load every day of the run's partition window, a batch of days at a time;
-    ``schema_reports`` tells of the source's columns (a table's), besides those of files."""
+    ``schema_reports`` tells of the source's columns (a table's), besides those of files.
+    Adds the pipeline monitor: ``step_seconds`` (numeric metadata) and the ``row_volume`` and
+    ``step_duration`` WARN checks (:mod:`data_platform.quality.monitor_rules`)."""
+    started = time.monotonic()
+    if quality.step_delay_seconds:  # test only (see QualityPolicy)
+        time.sleep(quality.step_delay_seconds)
     start, end = context.partition_time_window
     days = days_in_window(start, end)
     loader = Loader(context.run.run_id, context.log, dataset, lake, warehouse, quality)
@@ -299,7 +333,36 @@ def load_daily(
         metadata["dagster/row_count"] = sum(loader.tally.read.values()) - sum(
             loader.tally.quarantined.values()
         )
-    return loader.result(metadata)
+    counts = loader.rows_by_day(days[0] - dt.timedelta(weeks=WEEKS), days[-1]) if days else {}
+    seconds = time.monotonic() - started
+    metadata["step_seconds"] = round(seconds, 3)
+    history = _step_history(context.instance, dataset.asset_key, len(days))
+    monitor = [
+        monitor_result(ROW_VOLUME_CHECK, row_volume(days, counts)),
+        monitor_result(
+            STEP_DURATION_CHECK,
+            step_duration(seconds, len(days), history, quality.monitor_min_extra_seconds),
+        ),
+    ]
+    return loader.result(metadata, monitor)
+
+
+def _step_history(instance: DagsterInstance, key: AssetKey, days: int) -> list[float]:
+    """``step_seconds`` of the latest earlier runs of ``key`` over ``days`` days, newest
+    first, one per run (a range run's metadata is on each of its partitions); none for a
+    range the monitor does not judge."""
+    if days > MAX_JUDGED_DAYS:
+        return []
+    page = instance.fetch_materializations(key, limit=(HISTORY_RUNS + 1) * days * 3)
+    seen, seconds = set(), []
+    for record in page.records:
+        metadata = record.asset_materialization.metadata if record.asset_materialization else {}
+        if record.run_id in seen or "step_seconds" not in metadata:
+            continue
+        seen.add(record.run_id)
+        if metadata.get("partitions") and metadata["partitions"].value == days:
+            seconds.append(float(metadata["step_seconds"].value))
+    return seconds[:HISTORY_RUNS]
 
 
 def load_whole(

@@ -67,11 +67,13 @@ def raw_asset(
     origin: str,
     kinds: set[str],
     partitions_def: PartitionsDefinition | None = None,
+    monitored: bool = False,
 ):
     """The ``@asset`` decorator of raw ``dataset``: key ``raw/<name>``, a description from the
     contract and ``origin`` (where the rows come from), group, owners, the warehouse pool, the
     three blocking checks, the freshness policy of its cadence, the retry policy, and for
-    daily partitions a single-run backfill policy (a range of days is one run). The dimensions
+    daily partitions a single-run backfill policy (a range of days is one run); with
+    ``monitored`` the pipeline monitor's checks (a daily batch ingest: ``load_daily``). The dimensions
     the dataset's rows must point at are upstream (``deps``): they load first. Every error the
     body raises reaches Dagster as a redacted fault (module docstring)."""
     description = (
@@ -87,7 +89,7 @@ def raw_asset(
         pool=WAREHOUSE_POOL,
         partitions_def=partitions_def,
         backfill_policy=BackfillPolicy.single_run() if partitions_def else None,
-        check_specs=check_specs(dataset),
+        check_specs=check_specs(dataset, monitored),
         deps=[raw_key(r.dataset) for r in dataset.references],
         freshness_policy=FRESHNESS[dataset.cadence],
         retry_policy=RAW_RETRY_POLICY,

@@ -22,11 +22,16 @@ from dataclasses import dataclass, field
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
 
 from data_platform.core.datasets import Dataset
+from data_platform.quality.monitor_rules import Verdict
 from data_platform.quality.quarantine import Partition
 
 RAW_CONTRACT_CHECK = "raw_contract"
 CONSERVATION_CHECK = "conservation"
 SCHEMA_DRIFT_CHECK = "schema_drift"
+# The pipeline monitor's checks (WARN, never blocking; rules in quality/monitor_rules.py).
+ROW_VOLUME_CHECK = "row_volume"
+STEP_DURATION_CHECK = "step_duration"
+MONITOR_CHECKS = frozenset({ROW_VOLUME_CHECK, STEP_DURATION_CHECK})
 
 
 @dataclass
@@ -62,10 +67,30 @@ class Tally:
         )
 
 
-def check_specs(dataset: Dataset) -> list[AssetCheckSpec]:
-    """The three blocking checks of a raw asset (see the module's docstring)."""
+def check_specs(dataset: Dataset, monitored: bool = False) -> list[AssetCheckSpec]:
+    """The three blocking checks of a raw asset (see the module's docstring); with
+    ``monitored`` (the daily batch ingests) also the pipeline monitor's two WARN checks."""
     key = dataset.asset_key
+    monitor = [
+        AssetCheckSpec(
+            ROW_VOLUME_CHECK,
+            asset=key,
+            description=(
+                "Pipeline monitor (WARN): each day's rows against the same weekday of the four "
+                "weeks before (unusual below 0.6 or above 3 times their median, or none)."
+            ),
+        ),
+        AssetCheckSpec(
+            STEP_DURATION_CHECK,
+            asset=key,
+            description=(
+                "Pipeline monitor (WARN): the step's seconds against the median of its last 10 "
+                "comparable steps (same number of days): slow above 1.5 times."
+            ),
+        ),
+    ]
     return [
+        *(monitor if monitored else []),
         AssetCheckSpec(
             RAW_CONTRACT_CHECK,
             asset=key,
@@ -178,4 +203,15 @@ def schema_drift_result(dataset: Dataset, reports: list[SchemaReport]) -> AssetC
             "expected_columns": MetadataValue.json(dataset.source_schema.names),
             "sources_with_drift": MetadataValue.json([r.as_dict() for r in reports][:50]),
         },
+    )
+
+
+def monitor_result(check_name: str, verdict: Verdict) -> AssetCheckResult:
+    """A pipeline monitor check's result (WARN severity) from its rule's verdict."""
+    return AssetCheckResult(
+        check_name=check_name,
+        passed=verdict.passed,
+        severity=AssetCheckSeverity.WARN,
+        description=verdict.description,
+        metadata=verdict.metadata,
     )

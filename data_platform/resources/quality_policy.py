@@ -28,6 +28,22 @@ class QualityPolicy(ConfigurableResource):
             "rest loads; above it the partition is held back and the raw_contract check fails."
         ),
     )
+    monitor_min_extra_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description=(
+            "Pipeline monitor: a step is slow only when it is also this many seconds over its "
+            "median (seconds of noise on a busy machine are not an anomaly)."
+        ),
+    )
+    step_delay_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description=(
+            "Test only: seconds a monitored raw step sleeps before it loads (how the tests make "
+            "a run slower than its history). 0 in every real deployment."
+        ),
+    )
     allowed_lateness_minutes: int = Field(
         default=DEFAULT_ALLOWED_LATENESS_MINUTES,
         ge=0,

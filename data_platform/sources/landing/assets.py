@@ -49,7 +49,13 @@ def _reference_asset(dataset: Dataset, kinds: set[str]) -> AssetsDefinition:
 def _daily_asset(dataset: Dataset, kinds: set[str], partitions) -> AssetsDefinition:
     folder = f"landing/{dataset.name}/"
 
-    @raw_asset(dataset, f"one JSON Lines file per day in {folder}", {"json", *kinds}, partitions)
+    @raw_asset(
+        dataset,
+        f"one JSON Lines file per day in {folder}",
+        {"json", *kinds},
+        partitions,
+        monitored=True,
+    )
     def _asset(
         context: AssetExecutionContext,
         lake: LakeResource,

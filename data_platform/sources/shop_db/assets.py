@@ -73,7 +73,9 @@ def daily_table_asset(
     its days back."""
     schema = pa.schema([*dataset.source_schema, pa.field(EVENT_TIME, TIMESTAMP)])
 
-    @raw_asset(dataset, f"the shop database's table {table.name}", kinds, partitions)
+    @raw_asset(
+        dataset, f"the shop database's table {table.name}", kinds, partitions, monitored=True
+    )
     def _asset(
         context: AssetExecutionContext,
         shop_db: ShopDatabaseResource,

@@ -1,0 +1,157 @@
+"""The pipeline monitor: its rules on small inputs, then real runs of ``raw/orders`` on a copy
+of the session's built state: a step three times slower than its history, a day with half its
+orders; each one alert with its figures and one recovery, through the real SMTP and HTTP
+receivers of tests/test_alerts.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import shutil
+import sqlite3
+
+import dagster as dg
+import pytest
+
+from data_platform.core.settings import HOME, Settings
+from data_platform.definitions import build_definitions
+from data_platform.quality import monitor_rules as rules
+from data_platform.resources.quality_policy import QualityPolicy
+from tests import in_process
+from tests.conftest import SETTINGS
+from tests.test_alerts import alerts, both, channels, evaluate, received  # noqa: F401
+
+ORDERS = dg.AssetKey(["raw", "orders"])
+
+
+def test_row_volume_compares_a_day_with_its_weekday():
+    day = dt.date(2026, 3, 30)  # a Monday
+    weeks = {day - dt.timedelta(weeks=w): n for w, n in ((1, 80), (2, 90), (3, 85), (4, 95))}
+    # The weekend between is much quieter: not part of the Monday's history.
+    weekend = {day - dt.timedelta(days=d): 20 for d in (1, 2)}
+    usual = rules.row_volume([day], {**weeks, **weekend, day: 88})
+    assert usual.passed and usual.metadata == {"days_judged": 1, "days_unusual": 0}
+    half = rules.row_volume([day], {**weeks, day: 44})
+    assert not half.passed
+    assert half.description.startswith("2026-03-30: 44 rows, usual 52..262 (median")
+    assert not rules.row_volume([day], weeks).passed  # none at all
+    assert not rules.row_volume([day], {**weeks, day: 400}).passed  # a spike
+    # Too little history or too few rows to judge: passes, saying so.
+    assert rules.row_volume([day], {day: 3}).description.startswith("not judged")
+    few = {k: 10 for k in weeks}
+    assert rules.row_volume([day], {**few, day: 1}).passed
+
+
+def test_step_duration_needs_history_and_a_real_slowdown():
+    history = [1.0, 1.1, 0.9, 1.0, 1.2, 1.0]
+    assert rules.step_duration(3.0, 1, history, 1.0).passed is False
+    assert "3.0 x the median 1.0 s" in rules.step_duration(3.0, 1, history, 1.0).description
+    assert rules.step_duration(1.4, 1, history, 0.0).passed  # under 1.5 x
+    assert rules.step_duration(3.0, 1, history, 10.0).passed  # 2 s over: noise
+    assert rules.step_duration(30.0, 1, history[:4], 1.0).passed  # 4 runs: not judged
+    assert rules.step_duration(30.0, 30, history, 1.0).description.startswith("not judged")
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory, full_run) -> in_process.Platform:
+    """A copy of the session's state after its full run, with its instance."""
+    assert full_run.returncode == 0, full_run.stdout[-3000:]
+    home = tmp_path_factory.mktemp("monitor") / "home"
+    shutil.copytree(SETTINGS.home, home, ignore=shutil.ignore_patterns("logs", "*.lock"))
+    platform = in_process.Platform(Settings.from_environ({HOME: str(home)}))
+    platform.instance = dg.DagsterInstance.from_config(str(platform.settings.dagster_home))
+    return platform
+
+
+@functools.cache
+def job_with(settings: Settings, delay: float) -> dg.JobDefinition:
+    """The asset job under a quality policy whose step delay is ``delay`` (test only) and whose
+    monitor takes a second over the median as a slowdown."""
+    policy = QualityPolicy(monitor_min_extra_seconds=1.0, step_delay_seconds=delay)
+    defs = build_definitions(settings, {"quality": policy})
+    return defs.resolve_implicit_global_asset_job_def()
+
+
+def run_orders(platform, day: dt.date, delay: float = 0.0) -> dg.DagsterRun:
+    """One day of raw/orders, its step ``delay`` seconds slower."""
+    result = job_with(platform.settings, delay).execute_in_process(
+        instance=platform.instance,
+        asset_selection=[ORDERS],
+        partition_key=day.isoformat(),
+        raise_on_error=False,
+    )
+    assert result.success
+    return result.dagster_run
+
+
+def evaluation(platform, run: dg.DagsterRun, check: str) -> dg.AssetCheckEvaluation:
+    (found,) = [
+        e.dagster_event.event_specific_data
+        for e in platform.instance.all_logs(
+            run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        )
+        if e.dagster_event.event_specific_data.check_name == check
+    ]
+    return found
+
+
+def alert_on(platform, run: dg.DagsterRun, alerts) -> None:
+    """alert_on_run_success on ``run``, as the daemon hands it over."""
+    evaluate(platform.instance, platform.instance.get_run_by_id(run.run_id), alerts)
+
+
+def test_a_slow_step_alerts_once_and_recovers(platform, alerts, received):
+    day = max(platform.instance.get_materialized_partitions(ORDERS))
+    for _ in range(rules.MIN_HISTORY_RUNS):
+        run_orders(platform, dt.date.fromisoformat(day))
+    # The history's steps take well under a second here: three seconds more is over three
+    # times slower, and more than the policy's second over the median.
+    slow = run_orders(platform, dt.date.fromisoformat(day), delay=3.0)
+    verdict = evaluation(platform, slow, "step_duration")
+    assert not verdict.passed and verdict.severity == dg.AssetCheckSeverity.WARN
+    assert verdict.metadata["step_seconds"].value >= 3.0
+    alert_on(platform, slow, alerts)
+    again = run_orders(platform, dt.date.fromisoformat(day), delay=3.0)
+    alert_on(platform, again, alerts)  # still slow: folded into the same incident
+    back = run_orders(platform, dt.date.fromisoformat(day))
+    assert evaluation(platform, back, "step_duration").passed
+    alert_on(platform, back, alerts)
+    alert, recovery = both(received(), "email")
+    print("\nslow step:", alert, "\n", recovery)
+    assert alert.startswith(
+        f"ALERT monitor step_duration FAILED (WARN) on asset raw/orders (partition {day}): slow: "
+    )
+    assert "x the median" in alert
+    assert recovery.startswith("RESOLVED after ") and "(2 failures since" in recovery
+
+
+def test_a_day_with_half_its_orders_alerts_once_and_recovers(platform, alerts, received):
+    days = sorted(platform.instance.get_materialized_partitions(ORDERS))
+    day = dt.date.fromisoformat(days[-1])  # 44 days of history before it
+    shop = platform.settings.home / "shop.db"
+    backup = shop.with_suffix(".bak")
+    shutil.copyfile(shop, backup)
+    with sqlite3.connect(shop) as conn:
+        ids = [
+            r[0]
+            for r in conn.execute(
+                "select id from orders where date(ordered_at) = ? order by id", [day.isoformat()]
+            )
+        ]
+        conn.executemany("delete from orders where id = ?", [(i,) for i in ids[::2]])
+    half = run_orders(platform, day)
+    verdict = evaluation(platform, half, "row_volume")
+    assert not verdict.passed
+    assert verdict.description.startswith(f"{day}: {len(ids) - len(ids[::2])} rows, usual ")
+    alert_on(platform, half, alerts)
+    shutil.copyfile(backup, shop)  # the source repaired: the day is reloaded whole
+    whole = run_orders(platform, day)
+    assert evaluation(platform, whole, "row_volume").passed
+    alert_on(platform, whole, alerts)
+    alert, recovery = both(received(), "email")
+    print("\nhalf the orders:", alert, "\n", recovery)
+    assert alert.startswith(
+        f"ALERT monitor row_volume FAILED (WARN) on asset raw/orders (partition {day}): {day}: "
+        f"{len(ids) - len(ids[::2])} rows, usual "
+    )
+    assert recovery.startswith("RESOLVED after ") and "row_volume" in recovery

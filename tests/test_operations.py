@@ -299,6 +299,13 @@ def test_operations_tables_and_service_levels_from_real_runs(platform):
     assert isinstance(
         lag.asset_materialization.metadata["worst_lag_seconds"], dg.FloatMetadataValue
     )
+    mart = instance.get_latest_materialization_event(records_key("fct_asset_service_levels"))
+    assert mart.asset_materialization.metadata["dagster/row_count"] == dg.MetadataValue.int(
+        len(levels)
+    )
+    raw = instance.get_latest_materialization_event(STORES).asset_materialization.metadata
+    for name in ("rows_read", "rows_loaded", "rows_quarantined", "dagster/row_count"):
+        assert isinstance(raw[name], dg.IntMetadataValue), name
 
     # Again, the Python tables only: the first build's own run joins, nothing else changes.
     orders = {"check_results": "run_id, asset_key, check_name, partition_key, evaluated_at"}

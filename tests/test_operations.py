@@ -145,6 +145,11 @@ def test_the_group_runs_on_its_own_schedule_only(defs, graph, manifest):
             assert not selected & group, job.name
     schedule = defs.resolve_schedule_def("operations_schedule")
     assert (schedule.job_name, schedule.cron_schedule) == (operations_job.name, "20 * * * *")
+    tick = dt.datetime(2026, 12, 2, 21, 20, tzinfo=dt.UTC)
+    (request,) = schedule.evaluate_tick(
+        dg.build_schedule_context(scheduled_execution_time=tick)
+    ).run_requests
+    assert dt.datetime.fromisoformat(request.tags[AS_OF_TAG]) == tick  # measured at the tick
     # Each operations table the mart reads is the asset that writes it, one node per table.
     sources = [s for s in manifest["sources"].values() if s["source_name"] == GROUP]
     assert {s["name"] for s in sources} == {t.name for t in records.TABLES}

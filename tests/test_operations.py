@@ -333,3 +333,12 @@ def test_operations_tables_and_service_levels_from_real_runs(platform):
 
 def records_key(name: str) -> dg.AssetKey:
     return dg.AssetKey([GROUP, name])
+
+
+def test_a_run_that_never_started_ends_at_its_last_update_in_utc():
+    run = dg.DagsterRun(job_name="daily_job", run_id="r1", status=dg.DagsterRunStatus.FAILURE)
+    updated = dt.datetime(2026, 12, 2, 21, 0)  # the run storage's naive UTC
+    record = dg.RunRecord(1, run, updated, updated, start_time=None, end_time=None)
+    row = records.run_row(record, records.RunEvents())
+    assert (row["started_at"], row["ended_at"], row["duration_seconds"]) == (None, updated, None)
+    assert (row["status"], row["launched_by"], row["partition_key"]) == ("FAILURE", "other", None)

@@ -211,7 +211,10 @@ def run_row(record: RunRecord, events: RunEvents) -> dict:
     last update when Dagster stored no end time (a run failed before it started)."""
     run = record.dagster_run
     kind, name = launched_by(run.tags, run.remote_job_origin is not None)
-    start, end = record.start_time, record.end_time or record.update_timestamp.timestamp()
+    updated = record.update_timestamp
+    if updated.tzinfo is None:  # the run storage's naive UTC; .timestamp() would read local time
+        updated = updated.replace(tzinfo=dt.UTC)
+    start, end = record.start_time, record.end_time or updated.timestamp()
     return {
         "run_id": run.run_id,
         "job_name": run.job_name,

@@ -1,5 +1,6 @@
 """The code location: every source's assets and automation, the dbt models, the checks, the
-platform's jobs and schedules, and the resources, built from the settings.
+platform's jobs and schedules, the operations group, and the resources, built from the
+settings.
 
 Importing this module changes nothing: Dagster (``dagster dev``, ``dg``, the run workers)
 calls :func:`defs` when it loads the code location, and tests call :func:`build_definitions`
@@ -26,10 +27,12 @@ from dagster import (
 from data_platform.alerts import ALERT_SCHEDULES, ALERT_SENSORS
 from data_platform.automation.declarative import dbt_automation_sensor
 from data_platform.automation.jobs import JOBS
+from data_platform.automation.operations import operations_job, operations_schedule
 from data_platform.automation.retention import build_retention_schedule, run_retention_job
 from data_platform.automation.schedules import daily_schedule
 from data_platform.core.partitions import daily_partitions
 from data_platform.core.settings import PROJECT_ROOT, Settings
+from data_platform.operations.assets import build_operations_assets, freshness_policies
 from data_platform.quality.schema_checks import schema_change_checks
 from data_platform.resources import platform_resources
 from data_platform.resources.dbt import prepare_manifest_if_stale
@@ -52,8 +55,12 @@ def build_definitions(
         raw_checks = [a for a in built if isinstance(a, AssetChecksDefinition)]
         raw_assets = [a for a in built if not isinstance(a, AssetChecksDefinition)]
         dbt_assets = build_dbt_assets(daily_partitions(settings.partition_start.isoformat()))
-        # dbt assets reference their .sql file (the translator's); raw assets their function.
-        assets = [*with_source_code_references(raw_assets), *dbt_assets]
+        # The operations group measures the freshness of every other asset.
+        watched = freshness_policies([*raw_assets, *dbt_assets])
+        operations = build_operations_assets(settings, watched)
+        # dbt assets reference their .sql file (the translator's); Python assets their function.
+        python_assets = [*raw_assets, *operations]
+        assets = [*with_source_code_references(python_assets), *dbt_assets]
         if settings.git_url:
             assets = link_code_references_to_git(
                 assets,
@@ -70,8 +77,18 @@ def build_definitions(
             *raw_checks,
             *schema_change_checks([*raw_assets, *mart_keys(dbt_assets)]),
         ],
-        jobs=[*JOBS, *(job for source in SOURCES for job in source.jobs), run_retention_job],
-        schedules=[daily_schedule, build_retention_schedule(settings), *ALERT_SCHEDULES],
+        jobs=[
+            *JOBS,
+            *(job for source in SOURCES for job in source.jobs),
+            run_retention_job,
+            operations_job,
+        ],
+        schedules=[
+            daily_schedule,
+            build_retention_schedule(settings),
+            operations_schedule,
+            *ALERT_SCHEDULES,
+        ],
         sensors=[
             *(sensor for source in SOURCES for sensor in source.sensors),
             dbt_automation_sensor,

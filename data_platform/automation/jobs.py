@@ -6,25 +6,28 @@ from __future__ import annotations
 
 from dagster import AssetCheckKey, AssetSelection, define_asset_job
 
+from data_platform.automation.operations import OPERATIONS
 from data_platform.quality.lake_checks import LAKE_FILES_CHECK
 from data_platform.sources import DATASETS
 from data_platform.sources.web_events.jobs import STREAM
-from data_platform.transformation.dbt_assets import DBT_STEPS, GROUP_BY_FOLDER
+from data_platform.transformation.dbt_assets import DBT_STEPS, GROUP_BY_FOLDER, OPERATIONS_GROUP
 
 # The raw datasets the daily runs extract (cadence "daily"); reference data arrives by file.
 DAILY_DATASETS = [d for d in DATASETS if d.cadence == "daily"]
 DAILY_RAW = AssetSelection.assets(*(d.asset_key for d in DAILY_DATASETS))
-DBT_MODELS = AssetSelection.groups(*sorted(set(GROUP_BY_FOLDER.values())))
+# The data models; the operations models are operations_job's (automation/operations.py).
+DBT_MODELS = AssetSelection.groups(*sorted(set(GROUP_BY_FOLDER.values()) - {OPERATIONS_GROUP}))
 # The lake_files check of every batch raw asset: a full refresh reads every raw partition.
 LAKE_CHECKS = AssetSelection.checks(
     *(AssetCheckKey(d.asset_key, LAKE_FILES_CHECK) for d in DATASETS if d.cadence != "streaming")
 )
 
 # The whole batch graph; the CLI runs it over every partition present in the data. The live
-# layer (the event stream and its models) runs in its own micro-batches (web_events_job).
+# layer (the event stream and its models) runs in its own micro-batches (web_events_job), the
+# operations group (platform health) on its own schedule (operations_job).
 all_assets_job = define_asset_job(
     "all_assets_job",
-    selection=AssetSelection.all() - STREAM,
+    selection=AssetSelection.all() - STREAM - OPERATIONS,
     description=(
         "Every batch ingest and every dbt model but the live layer's, over the partitions "
         "given to the run."

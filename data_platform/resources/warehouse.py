@@ -253,19 +253,29 @@ class WarehouseResource(ConfigurableResource):
 @dataclass(frozen=True)
 class Replacement:
     """Rows of ``schema.table`` to replace by ``batch``: those whose ``partition_column`` is
-    one of ``partitions``, or every row when ``partitions`` is ``None``."""
+    one of ``partitions`` (dates), or whose ``key_column`` is one of ``keys`` (text), or every
+    row when neither is given."""
 
     schema: str
     table: str
     batch: pa.Table
     partition_column: str | None = None
     partitions: tuple[dt.date, ...] | None = None
+    key_column: str | None = None
+    keys: tuple[str, ...] | None = None
 
     @property
     def target(self) -> str:
         return f'"{_identifier(self.schema)}"."{_identifier(self.table)}"'
 
     def delete_statement(self) -> str | None:
+        if self.keys is not None:
+            if self.partitions is not None:
+                raise ValueError("Replacement: give partitions or keys, not both")
+            if not self.keys:
+                return None
+            listed = ", ".join(_text(key) for key in sorted(set(self.keys)))
+            return f'delete from {self.target} where "{_identifier(self.key_column)}" in ({listed})'
         if self.partitions is None:
             return f"delete from {self.target}"
         if not self.partitions:
@@ -290,6 +300,11 @@ def _secrets(url: str) -> tuple[str, ...]:
 def _date(day: dt.date) -> str:
     # Dates are formatted from date objects, never from input text: safe to inline.
     return f"date '{dt.date.isoformat(day)}'"
+
+
+def _text(value: str) -> str:
+    # A text literal for keys the platform produced (run ids, timestamps), quotes doubled.
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _identifier(name: str) -> str:

@@ -9,7 +9,7 @@ build`` skips them) and in the other step (Dagster does not start it); a test of
 ``warn`` is a non-blocking check of severity WARN. Singular tests (``dbt_project/tests/``) that
 read several models name the one they check in ``meta.dagster.ref``.
 
-Three multi-assets share the project:
+Four multi-assets share the project:
 
 - ``transform_daily_dbt``: the models tagged ``daily`` (``fct_orders``,
   ``fct_daily_store_sales``), daily-partitioned like the raw orders. Dagster passes the run's
@@ -22,6 +22,10 @@ Three multi-assets share the project:
   events are the incremental logic's to handle (``fct_store_activity_5min`` recomputes the
   windows holding rows loaded since its last build). :data:`STREAM_DBT_SELECTION` selects
   them with ``raw/web_events`` for the micro-batch job.
+- ``transform_operations_dbt``: the models tagged ``operations`` (``models/operations/``:
+  ``fct_asset_service_levels``), on the operations tables, in the asset group
+  ``operations``; unpartitioned, no freshness policy, no automation condition:
+  ``operations_job`` builds them with the operations assets (hourly), no data job does.
 - ``transform_dbt``: every other model, unpartitioned: views, and tables rebuilt in full
   (``dim_customers`` and ``fct_customer_activity`` need every order of a customer).
 
@@ -29,7 +33,7 @@ The unpartitioned step runs before the daily one. It never runs a test that also
 fact (see :func:`subset_indirect_selection`): that test checks the fact and runs in the daily
 step, after the fact holds the run's days.
 
-Both steps record each contracted model's columns and types (``dagster/column_schema``, as
+Every step records each contracted model's columns and types (``dagster/column_schema``, as
 its enforced contract declares them) on its materialization, for the schema-change checks of
 the marts (:mod:`data_platform.quality.schema_checks`), and each table's row count, counted
 after dbt has exited (:mod:`data_platform.transformation.row_counts`).
@@ -37,7 +41,7 @@ after dbt has exited (:mod:`data_platform.transformation.row_counts`).
 In the UI, an asset's description is its dbt documentation (the model's YAML
 ``description``), and its code reference opens the model's ``.sql`` file.
 
-All three take the ``warehouse`` pool. ``full_refresh: true`` in a run's config rebuilds the
+All four take the ``warehouse`` pool. ``full_refresh: true`` in a run's config rebuilds the
 selected models from the whole history (``dbt build --full-refresh``): the action for when a
 model's logic changes (see ``full_refresh_job``).
 """
@@ -87,14 +91,23 @@ from data_platform.transformation.automation_conditions import (
 )
 from data_platform.transformation.row_counts import PartitionWindow, with_row_counts
 
-# Folder under models/ -> Dagster asset group.
-GROUP_BY_FOLDER = {"staging": "staging", "intermediate": "marts", "marts": "marts"}
+# Folder under models/ -> Dagster asset group. The operations models (platform health, dbt
+# tag ``operations``) join the group of the operations assets they read.
+OPERATIONS_GROUP = "operations"
+GROUP_BY_FOLDER = {
+    "staging": "staging",
+    "intermediate": "marts",
+    "marts": "marts",
+    "operations": OPERATIONS_GROUP,
+}
 # Name prefixes of the marts, the models downstream users query.
 MART_PREFIXES = ("dim_", "fct_")
 # dbt tag of the incremental models partitioned by day.
 DAILY_TAG = "daily"
 # dbt tag of the models on the web event stream (and the serving view).
 STREAM_TAG = "stream"
+# dbt tag of the operations models (models/operations/): built by operations_job alone.
+OPERATIONS_TAG = "operations"
 # The raw asset the stream models read (dbt source raw.web_events), built by the events source.
 WEB_EVENTS_KEY = AssetKey(["raw", "web_events"])
 # The names of the two dbt steps. The unpartitioned step's name must sort after every raw
@@ -110,6 +123,9 @@ DAILY_DBT_ASSETS = "transform_daily_dbt"
 # micro-batch run (raw/web_events, partitioned, with the stream models) it is the last step.
 STREAM_DBT_ASSETS = "transform_stream_dbt"
 DBT_STEPS = (DBT_ASSETS, DAILY_DBT_ASSETS, STREAM_DBT_ASSETS)
+# The operations models' step (unpartitioned), in operations_job only: not one of the data
+# steps above, which full_refresh_job rebuilds.
+OPERATIONS_DBT_ASSETS = "transform_operations_dbt"
 # Asset metadata dagster-dbt fills with the DbtProject object (dagster_dbt.asset_utils'
 # DAGSTER_DBT_PROJECT_METADATA_KEY, not exported). Dagster cannot serialize it, so the UI
 # showed "[DbtProject] (unserializable)"; the UI hides the manifest and translator entries
@@ -136,6 +152,9 @@ class PlatformDbtTranslator(DagsterDbtTranslator):
         spec = super().get_asset_spec(manifest, unique_id, project or self.project)
         node = manifest.get("nodes", {}).get(unique_id, {})
         tags = node.get("tags", [])
+        if OPERATIONS_TAG in tags:
+            # Platform health: built on operations_job's schedule, no data freshness policy.
+            return _without_project(spec)
         if node.get("resource_type") == "model" and STREAM_TAG not in tags:
             # A batch model follows its inputs (the automation sensor): the landing sensor
             # materializes raw assets only, and what is below follows. The stream models run
@@ -154,13 +173,9 @@ class PlatformDbtTranslator(DagsterDbtTranslator):
                 condition = batch_model_condition(keys(partitioned_sources(manifest, unique_id)))
             spec = spec.replace_attributes(automation_condition=condition)
         if node.get("resource_type") == "model" and node["name"].startswith(MART_PREFIXES):
-            stream = STREAM_TAG in node.get("tags", [])
-            policy = freshness.STREAM_MARTS if stream else freshness.MARTS
+            policy = freshness.STREAM_MARTS if STREAM_TAG in tags else freshness.MARTS
             spec = spec.replace_attributes(freshness_policy=policy)
-        if DBT_PROJECT_METADATA_KEY in spec.metadata:
-            metadata = {k: v for k, v in spec.metadata.items() if k != DBT_PROJECT_METADATA_KEY}
-            spec = spec.replace_attributes(metadata=metadata)
-        return spec
+        return _without_project(spec)
 
     def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
         """The resource's dbt documentation (its YAML ``description``), without dagster-dbt's
@@ -199,6 +214,13 @@ class PlatformDbtTranslator(DagsterDbtTranslator):
         if dbt_resource_props.get("resource_type") == "model" and len(fqn) > 2:
             return GROUP_BY_FOLDER.get(fqn[1], "marts")
         return super().get_group_name(dbt_resource_props)
+
+
+def _without_project(spec: AssetSpec) -> AssetSpec:
+    if DBT_PROJECT_METADATA_KEY not in spec.metadata:
+        return spec
+    metadata = {k: v for k, v in spec.metadata.items() if k != DBT_PROJECT_METADATA_KEY}
+    return spec.replace_attributes(metadata=metadata)
 
 
 def dbt_test_severity(test: Mapping[str, Any]) -> str:
@@ -315,6 +337,25 @@ def run_dbt(
     yield from with_row_counts(events, manifest, warehouse, window, context.log)
 
 
+def build_selected(
+    context: AssetExecutionContext,
+    dbt: WarehouseDbtCliResource,
+    config: DbtBuildConfig,
+    warehouse: WarehouseResource,
+    manifest: Mapping[str, Any],
+    env: Mapping[str, str] | None = None,
+) -> Iterator[Any]:
+    """``dbt build`` of an unpartitioned step's selected models (with the test selection of
+    :func:`subset_indirect_selection`) and ``env``; its events as :func:`run_dbt` yields
+    them, keeping dbt's partial parse for the next invocation."""
+    args = build_args(config, indirect_selection=subset_indirect_selection(context))
+    invocation = dbt.cli(args, env=env, context=context)
+    try:
+        yield from run_dbt(context, invocation, manifest, warehouse)
+    finally:
+        dbt.keep_partial_parse(invocation)
+
+
 # dagster-dbt turns each dbt tag into an asset tag of that name with an empty value.
 STREAM_DBT_SELECTION = AssetSelection.assets(WEB_EVENTS_KEY) | AssetSelection.tag(STREAM_TAG, "")
 """What a micro-batch run materializes: ``raw/web_events`` and every stream model (the assets
@@ -333,7 +374,11 @@ def build_dbt_assets(partitions_def: PartitionsDefinition):
         "pool": WAREHOUSE_POOL,
     }
 
-    @dbt_assets(name=DBT_ASSETS, exclude=f"tag:{DAILY_TAG} tag:{STREAM_TAG}", **common)
+    @dbt_assets(
+        name=DBT_ASSETS,
+        exclude=f"tag:{DAILY_TAG} tag:{STREAM_TAG} tag:{OPERATIONS_TAG}",
+        **common,
+    )
     def transform_dbt(
         context: AssetExecutionContext,
         dbt: WarehouseDbtCliResource,
@@ -341,12 +386,8 @@ def build_dbt_assets(partitions_def: PartitionsDefinition):
         warehouse: WarehouseResource,
     ):
         """Builds (runs and tests) the selected unpartitioned models."""
-        args = build_args(config, indirect_selection=subset_indirect_selection(context))
-        invocation = dbt.cli(args, env=run_partition_env(context.run.tags), context=context)
-        try:
-            yield from run_dbt(context, invocation, manifest, warehouse)
-        finally:
-            dbt.keep_partial_parse(invocation)
+        env = run_partition_env(context.run.tags)
+        yield from build_selected(context, dbt, config, warehouse, manifest, env)
 
     @dbt_assets(
         name=DAILY_DBT_ASSETS,
@@ -380,11 +421,16 @@ def build_dbt_assets(partitions_def: PartitionsDefinition):
     ):
         """Builds (runs and tests) the selected stream models; ``fct_store_activity_5min``
         restates the windows of the events loaded since its last build."""
-        args = build_args(config, indirect_selection=subset_indirect_selection(context))
-        invocation = dbt.cli(args, context=context)
-        try:
-            yield from run_dbt(context, invocation, manifest, warehouse)
-        finally:
-            dbt.keep_partial_parse(invocation)
+        yield from build_selected(context, dbt, config, warehouse, manifest)
 
-    return [transform_dbt, transform_daily_dbt, transform_stream_dbt]
+    @dbt_assets(name=OPERATIONS_DBT_ASSETS, select=f"tag:{OPERATIONS_TAG}", **common)
+    def transform_operations_dbt(
+        context: AssetExecutionContext,
+        dbt: WarehouseDbtCliResource,
+        config: DbtBuildConfig,
+        warehouse: WarehouseResource,
+    ):
+        """Builds (runs and tests) the operations models from the operations tables."""
+        yield from build_selected(context, dbt, config, warehouse, manifest)
+
+    return [transform_dbt, transform_daily_dbt, transform_stream_dbt, transform_operations_dbt]

@@ -290,7 +290,7 @@ def test_the_statements_grant_reads_and_default_privileges_per_role():
         f'ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA "marts" GRANT SELECT ON TABLES '
         'TO "analyst"'
     ) in statements
-    for schema in ("raw", "quarantine", "staging"):
+    for schema in ("raw", "quarantine", "staging", "operations"):
         assert f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "engineer"' in statements
         assert f'GRANT USAGE ON SCHEMA "{schema}" TO "analyst"' not in statements
         # A revocation precedes every grant, so a right granted by hand does not survive.

@@ -4,8 +4,8 @@
   group role that reads the schema ``marts`` (``USAGE`` on it, ``SELECT`` on its tables and
   views) and nothing else;
 - the *engineer* role (``DATA_PLATFORM_ENGINEER_ROLE``, default ``engineer``): a ``NOLOGIN``
-  group role, a member of the analyst role, that also reads ``raw``, ``quarantine`` and
-  ``staging``;
+  group role, a member of the analyst role, that also reads ``raw``, ``quarantine``,
+  ``staging`` and ``operations`` (the platform's run history and service levels);
 - the platform's own role (the user of ``DATA_PLATFORM_WAREHOUSE_URL``) keeps ownership of
   every schema and relation, and so the only right to write.
 
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 ANALYST_SCHEMAS = ("marts",)
-ENGINEER_SCHEMAS = ("raw", "quarantine", "staging")
+ENGINEER_SCHEMAS = ("raw", "quarantine", "staging", "operations")
 SCHEMAS = ANALYST_SCHEMAS + ENGINEER_SCHEMAS
 
 # A role name the settings accept: an unquoted PostgreSQL identifier, lower case (so the name

@@ -7,7 +7,7 @@
   count (:data:`NOISE_SIGMAS` standard deviations of a Poisson count, the median's square
   root: a Sunday of 35 order items against a median of 58.5 is 0.598 times it, and chance);
   none at all when the median is not. Judged from :data:`MIN_MEDIAN_ROWS` rows of median up
-  (fewer are noise: the tweets' dozen a day) and with all four weeks at hand. On a year of
+  (fewer are noise) and with all four weeks at hand. On a year of
   jafgen data the ratio to that median stays within 0.70..2.12 (store openings are the jumps
   up); its first weeks, while the shop grows, swing more.
 - **Step duration**: a step slower than :data:`SLOW_FACTOR` times the median of its last

@@ -54,7 +54,6 @@ def _daily_asset(dataset: Dataset, kinds: set[str], partitions) -> AssetsDefinit
         f"one JSON Lines file per day in {folder}",
         {"json", *kinds},
         partitions,
-        monitored=True,
     )
     def _asset(
         context: AssetExecutionContext,
@@ -71,7 +70,9 @@ def _daily_asset(dataset: Dataset, kinds: set[str], partitions) -> AssetsDefinit
                     files.append((parsed, day))
             return files_batch(dataset, files, days)
 
-        return load_daily(context, dataset, extract, lake, warehouse, quality)
+        # Not monitored: the tweets' volume follows the shop's marketing (a year of jafgen
+        # halves it for weeks in September), so a volume rule would page for the data.
+        return load_daily(context, dataset, extract, lake, warehouse, quality, monitored=False)
 
     return _asset
 

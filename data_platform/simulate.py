@@ -16,6 +16,12 @@ of the items' prices (integer cents), the tax is the subtotal times the store's 
 half up to a cent, and ``order_total = subtotal + tax_paid``. Anonymous visitors (no
 customer) browse and never check out.
 
+It also changes the reference data now and then, as the back office does (``--no-changes``:
+never): on average :data:`CHANGES_PER_HOUR` changes an hour, each a product's price (5 to
+15 % up or down, to 10 cents) or an open store's tax rate (half a point up or down), written
+to the landing file with ``updated_at`` = now (:mod:`data_platform.sources.landing.changes`);
+the next orders use the new figures, as the shop's tills would. :func:`make_change` is pure.
+
 On request it also makes what production makes by accident (:class:`Faults`): late events
 (event time 1 minute to 4 hours in the past), duplicates (the same payload as a second
 message), out-of-order publication (a flush's messages shuffled) and malformed messages (not
@@ -46,6 +52,8 @@ import sqlalchemy as sa
 
 from data_platform.core.errors import PlatformError
 from data_platform.core.lake_layout import landing_reference_path
+from data_platform.sources.landing.changes import Change, apply_change
+from data_platform.sources.landing.datasets import MAX_TAX_RATE, PRODUCTS, STORES
 from data_platform.sources.shop_db.tables import customers, order_items, orders
 
 EVENT_TYPES = (
@@ -71,6 +79,9 @@ CONVERSION = 0.5
 VISIT_SECONDS = 120
 LATE_SECONDS = (60, 4 * 3600)
 STATUS_SECONDS = 10
+# Reference changes an hour, on average: a few a day, as a back office makes them.
+CHANGES_PER_HOUR = 1.0
+PRICE_CHANGE_SHARE = 0.7  # of changes; the rest change a store's tax rate
 _SEED_HINT = "run `data-platform seed --years 1` (or `data-platform seed --from-csv DIR`) first"
 
 
@@ -337,13 +348,15 @@ def publish_events(payloads: list[bytes], broker) -> None:
 @dataclass(frozen=True)
 class Options:
     """The command's options: ``rate`` orders per minute, ``duration`` seconds (None: until
-    stopped), ``flush_seconds``, ``seed`` (None: fresh randomness), ``faults``."""
+    stopped), ``flush_seconds``, ``seed`` (None: fresh randomness), ``faults``, ``changes``
+    (reference changes at :data:`CHANGES_PER_HOUR`)."""
 
     rate: float = 3.0
     duration: float | None = None
     flush_seconds: float = 2.0
     seed: int | None = None
     faults: Faults = Faults()
+    changes: bool = True
 
 
 def _status(totals: Counter, started: float) -> str:
@@ -367,6 +380,8 @@ def run(
     (a broker restarting) is kept and published with the next one, and the last flush is
     done before returning. Says a status line every :data:`STATUS_SECONDS`."""
     rng = random.Random(options.seed)
+    # Its own randomness: the visits of a seeded run stay the same with changes on or off.
+    change_rng = random.Random(None if options.seed is None else options.seed + 1)
     shop = load_shop(resources, clock())
     # Visits per minute for the rate of orders (a share of visits converts).
     visits_per_minute = options.rate / (CUSTOMER_SHARE * CONVERSION)
@@ -392,6 +407,10 @@ def run(
         last = now
         n = int(carry)
         carry -= n
+        if options.changes and change_rng.random() < CHANGES_PER_HOUR * wait / 3600:
+            change, shop = make_change(change_rng, shop, now)
+            say(f"simulate: {apply_change(resources['lake'], change)}: {_described(change)}")
+            totals["changes"] += 1
         batch = simulate_visits(n, now, rng, shop, options.faults)
         waiting.events += batch.events
         waiting.orders += batch.orders
@@ -415,6 +434,30 @@ def run(
             next_status = time.monotonic() + STATUS_SECONDS
         if stopping:
             return totals
+
+
+def make_change(rng: random.Random, shop: Shop, now: dt.datetime) -> tuple[Change, Shop]:
+    """A change of the reference data at ``now`` and the shop after it (pure): a product's
+    price or an open store's tax rate (module docstring)."""
+    at = now.astimezone(dt.UTC).replace(tzinfo=None)
+    if rng.random() < PRICE_CHANGE_SHARE:
+        product = rng.choice(shop.products)
+        factor = 1 + rng.choice((-1, 1)) * rng.uniform(0.05, 0.15)
+        price = max(10, round(product.price * factor / 10) * 10)
+        products = tuple(Product(p.sku, price) if p == product else p for p in shop.products)
+        change = Change(PRODUCTS, product.sku, at, {"price": price})
+        return change, Shop(shop.customers, shop.stores, products)
+    store = rng.choice(shop.stores)
+    step = rng.choice((-0.005, 0.005))
+    rate = round(min(MAX_TAX_RATE, max(0.0, store.tax_rate + step)), 4)
+    stores = tuple(Store(s.id, rate) if s == store else s for s in shop.stores)
+    change = Change(STORES, store.id, at, {"tax_rate": rate})
+    return change, Shop(shop.customers, stores, shop.products)
+
+
+def _described(change: Change) -> str:
+    values = ", ".join(f"{k} {v}" for k, v in change.set.items())
+    return f"{change.dataset.name} {change.key}: {values} (updated_at {change.at})"
 
 
 def burst(

@@ -39,6 +39,12 @@ NAME_LENGTH = 200
 TEXT_LENGTH = 2_000
 
 Cadence = Literal["daily", "on_delivery", "streaming"]
+Pii = Literal["direct", "quasi"]
+"""How a column identifies a person (the classification the UI, the marts' PII scan and
+erasure go by): ``direct`` names one person on its own (a name, an e-mail address, a phone
+number, a street address, the shop's customer id: one lookup away from all of them);
+``quasi`` narrows people down in combination with other columns (a city, a postcode)."""
+PII_TAG = "pii"
 """How a dataset arrives: ``daily`` (extracted by the daily runs, fresh every day),
 ``on_delivery`` (a file replaced now and then: reference data) or ``streaming`` (messages on an
 event stream, loaded in micro-batches within minutes)."""
@@ -54,6 +60,7 @@ class Column:
     nullable: bool = False
     unique: bool = False
     checks: tuple[pandera.Check, ...] = ()
+    pii: Pii | None = None  # personal data: see :data:`Pii`
 
 
 @dataclass(frozen=True)
@@ -138,8 +145,9 @@ class Dataset:
             TableColumn(
                 c.name,
                 str(c.type),
-                c.description,
+                _described(c),
                 constraints=TableColumnConstraints(nullable=c.nullable, unique=c.unique),
+                tags={PII_TAG: c.pii} if c.pii else {},
             )
             for c in self.columns
         ]
@@ -152,6 +160,11 @@ class Dataset:
                 )
             )
         return TableSchema(columns=columns)
+
+    @property
+    def personal_columns(self) -> dict[str, Pii]:
+        """The columns holding personal data, with their classification."""
+        return {c.name: c.pii for c in self.columns if c.pii}
 
     @cached_property
     def pandera_schema(self) -> pandera.DataFrameSchema:
@@ -177,6 +190,13 @@ class Dataset:
         )
 
 
+def _described(column: Column) -> str:
+    if not column.pii:
+        return column.description
+    kind = "direct identifier" if column.pii == "direct" else "quasi-identifier"
+    return f"{column.description} Personal data: {kind}."
+
+
 def raw_key(name: str) -> AssetKey:
     """The asset key of raw dataset ``name``: ``raw/<name>``."""
     return AssetKey([RAW_SCHEMA, name])
@@ -195,7 +215,7 @@ def _pandas_dtype(kind: pa.DataType):
 
 
 # Column builders for the rules every source shares.
-def key(name: str, description: str, unique: bool = False) -> Column:
+def key(name: str, description: str, unique: bool = False, pii: Pii | None = None) -> Column:
     """A text identifier of at most 64 characters."""
     return Column(
         name,
@@ -203,13 +223,20 @@ def key(name: str, description: str, unique: bool = False) -> Column:
         description,
         unique=unique,
         checks=(pandera.Check.str_length(max_value=KEY_LENGTH),),
+        pii=pii,
     )
 
 
-def text(name: str, description: str, length: int = NAME_LENGTH, nullable=False) -> Column:
+def text(
+    name: str,
+    description: str,
+    length: int = NAME_LENGTH,
+    nullable=False,
+    pii: Pii | None = None,
+) -> Column:
     """Free text of at most ``length`` characters."""
     checks = (pandera.Check.str_length(max_value=length),)
-    return Column(name, pa.string(), description, nullable=nullable, checks=checks)
+    return Column(name, pa.string(), description, nullable=nullable, checks=checks, pii=pii)
 
 
 def cents(name: str, description: str, ceiling: int) -> Column:

@@ -2,7 +2,7 @@
 
 Orders and order items are daily-partitioned by the order's ``ordered_at`` date: a run reads
 only its days, through the index on ``ordered_at``, a batch of days at a time. Customers are
-extracted in full on every run (the table is small and has no change timestamp).
+extracted in full on every run (the table is small).
 """
 
 # No "from __future__ import annotations": Dagster checks the context annotation at runtime.
@@ -136,7 +136,8 @@ def build_assets(settings: Settings) -> list[AssetsDefinition]:
         if report.missing:
             batch = held_back_batch(CUSTOMERS, report.message)
         else:
-            statement = sa.select(customers.c.id, customers.c.name).order_by(customers.c.id)
+            columns = [customers.c[name] for name in CUSTOMERS.source_schema.names]
+            statement = sa.select(*columns).order_by(customers.c.id)
             table = shop_db.fetch_arrow(statement, CUSTOMERS.source_schema)
             batch = table_batch(CUSTOMERS, table, report.source)
         return load_whole(context, CUSTOMERS, batch, lake, warehouse, quality, [report])

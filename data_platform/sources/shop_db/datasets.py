@@ -1,7 +1,7 @@
 """The shop database's raw datasets: customers, orders and order items, one contract each.
 
 Orders and order items are daily-partitioned by the order's ``ordered_at`` date; customers are
-extracted in full on every run (the table is small and has no change timestamp).
+extracted in full on every run (the table is small).
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ from data_platform.core.datasets import (
     timestamp,
 )
 
+EMAIL_LENGTH = 254  # RFC 5321's limit on a forward path
+PHONE_LENGTH = 32
+POSTCODE_LENGTH = 16
 TOTAL_ADDS_UP = "order_total = subtotal + tax_paid"
 
 
@@ -31,14 +34,23 @@ def _total_adds_up(rows: pa.Table) -> pa.ChunkedArray:
 
 CUSTOMERS = Dataset(
     "customers",
-    "Customers of the shop database, extracted in full on every run. One row per customer.",
+    "Customers of the shop database, extracted in full on every run. One row per customer, "
+    "with how to reach them: personal data, classified per column (see Pii); the marts hold "
+    "none of it but a keyed pseudonym and generalised values.",
     columns=(
-        key("id", "The customer's id (text, the shop's primary key).", unique=True),
+        key("id", "The customer's id (text, the shop's primary key).", unique=True, pii="direct"),
         # Required: the shop's application asks every customer for a name, so a nameless row
         # is a defect to see (quarantined, rule not_nullable, column name), not a customer
         # to show as blank or as "None". Its orders wait in quarantine with it (unknown
         # customer) until the name is supplied and the day re-run.
-        text("name", "The customer's full name (required)."),
+        text("name", "The customer's full name (required).", pii="direct"),
+        # Contact details are optional in the shop's sign-up form.
+        text("email", "The customer's e-mail address.", EMAIL_LENGTH, nullable=True, pii="direct"),
+        text("phone", "The customer's phone number, as typed.", PHONE_LENGTH, True, pii="direct"),
+        text("street", "Street and number of the postal address.", nullable=True, pii="direct"),
+        text("city", "City of the postal address.", nullable=True, pii="quasi"),
+        text("postcode", "Postcode of the postal address.", POSTCODE_LENGTH, True, pii="quasi"),
+        timestamp("updated_at", "When the shop last changed the customer's row"),
     ),
     key=("id",),
 )

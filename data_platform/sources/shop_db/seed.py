@@ -2,7 +2,9 @@
 
 Reads ``raw_customers.csv``, ``raw_orders.csv`` and ``raw_items.csv`` of a jafgen folder, all of
 them, before writing anything; then upserts the three tables in one transaction. Upserting the
-same input twice changes nothing.
+same input twice changes nothing. jafgen's customers have an id and a name only: each gets
+made-up contact details (:func:`~data_platform.sources.shop_db.people.contact_details`,
+deterministic per id) and ``updated_at`` = midnight of the history's first day.
 
 What the seed refuses (:class:`SeedError` naming file, line and column) is what the shop
 database could not hold as written, or what no run would ever read:
@@ -22,19 +24,23 @@ quarantined there with the rule and the column.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
+import pyarrow as pa
 import sqlalchemy as sa
 
-from data_platform.core.datasets import Dataset
 from data_platform.core.history import HistoryMove
 from data_platform.core.sources import Resources, SeedInput, SeedSummary, SeedWrite
 from data_platform.loading.file_formats import CsvTable, read_csv_strictly
 from data_platform.sources.shop_db.datasets import CUSTOMERS, ORDER_ITEMS, ORDERS
+from data_platform.sources.shop_db.people import contact_details
 from data_platform.sources.shop_db.tables import customers, metadata, order_items, orders
 
 CUSTOMERS_CSV, ORDERS_CSV, ITEMS_CSV = "raw_customers.csv", "raw_orders.csv", "raw_items.csv"
 SEED_FILES = (CUSTOMERS_CSV, ORDERS_CSV, ITEMS_CSV)
+# What jafgen writes of a customer; the rest of the contract is made up here.
+JAFGEN_CUSTOMER = pa.schema([CUSTOMERS.source_schema.field(n) for n in ("id", "name")])
 
 
 def seed(csv_dir: Path) -> SeedInput:
@@ -45,9 +51,11 @@ def seed(csv_dir: Path) -> SeedInput:
     an order after the move's last day is dropped with its items; customers stay (a customer
     without orders is one the marts keep)."""
     read = {
-        customers: _read(csv_dir / CUSTOMERS_CSV, CUSTOMERS, customers),
-        orders: _read(csv_dir / ORDERS_CSV, ORDERS, orders, ordered_at=_NO_DAY),
-        order_items: _read(csv_dir / ITEMS_CSV, ORDER_ITEMS, order_items, order_id=_NO_DAY),
+        customers: _read(csv_dir / CUSTOMERS_CSV, JAFGEN_CUSTOMER, customers),
+        orders: _read(csv_dir / ORDERS_CSV, ORDERS.source_schema, orders, ordered_at=_NO_DAY),
+        order_items: _read(
+            csv_dir / ITEMS_CSV, ORDER_ITEMS.source_schema, order_items, order_id=_NO_DAY
+        ),
     }
     order_ids = {row["id"] for row in read[orders].rows}
     items = read[order_items]
@@ -69,6 +77,11 @@ def seed(csv_dir: Path) -> SeedInput:
             kept = {row["id"] for row in rows[orders]}
             rows[order_items] = [row for row in given[order_items] if row["order_id"] in kept]
         order_days = [row["ordered_at"].date() for row in rows[orders]]
+        since = dt.datetime.combine(min(order_days), dt.time()) if order_days else _EPOCH
+        rows[customers] = [
+            {**row, **contact_details(row["id"], row["name"]), "updated_at": since}
+            for row in given[customers]
+        ]
 
         def write(resources: Resources, summary: SeedSummary) -> None:
             shop_db = resources["shop_db"]
@@ -82,15 +95,16 @@ def seed(csv_dir: Path) -> SeedInput:
     return SeedInput(days, moved)
 
 
+_EPOCH = dt.datetime(1970, 1, 1)
 # Orders are extracted by their day, items by their order's day: a row without one is never read.
 _NO_DAY = "the row would belong to no day, and no run would ever read it"
 
 
-def _read(path: Path, dataset: Dataset, table: sa.Table, **required: str) -> CsvTable:
-    """``path`` read strictly against ``dataset``'s columns, then checked against ``table``: a
-    primary key present and unique, texts within their column's length; and a value in each
-    column of ``required`` (the reason to give when one is empty)."""
-    read = read_csv_strictly(path, dataset.source_schema)
+def _read(path: Path, schema: pa.Schema, table: sa.Table, **required: str) -> CsvTable:
+    """``path`` read strictly against ``schema`` (the file's columns), then checked against
+    ``table``: a primary key present and unique, texts within their column's length; and a
+    value in each column of ``required`` (the reason to give when one is empty)."""
+    read = read_csv_strictly(path, schema)
     key = [c.name for c in table.primary_key.columns]
     required = {
         **{k: f"it is the primary key of the shop table {table.name}" for k in key},
@@ -107,6 +121,8 @@ def _read(path: Path, dataset: Dataset, table: sa.Table, **required: str) -> Csv
         if None in values:
             raise read.error(values.index(None), name, f"empty; {why}")
     for name, length in lengths.items():
+        if name not in schema.names:
+            continue
         values = [row[name] or "" for row in read.rows]
         if values and max(map(len, values)) > length:
             index = next(i for i, v in enumerate(values) if len(v) > length)

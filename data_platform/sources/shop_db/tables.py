@@ -2,7 +2,9 @@
 
 Money in integer cents, timestamps without time zone:
 
-- ``customers(id text pk, name text)``
+- ``customers(id text pk, name text, email text, phone text, street text, city text,
+  postcode text, updated_at timestamp)``: contact details are personal data (see
+  :mod:`.people` for the demo's)
 - ``orders(id text pk, customer text, ordered_at timestamp, store_id text, subtotal bigint,
   tax_paid bigint, order_total bigint)``, indexed on ``ordered_at``
 - ``order_items(id text pk, order_id text, sku text)``, indexed on ``order_id``
@@ -13,7 +15,14 @@ raw contracts of what the platform loads from them are in :mod:`.datasets`.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
 
 metadata = sa.MetaData()
 
@@ -22,6 +31,14 @@ customers = sa.Table(
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("name", sa.String(255)),
+    sa.Column("email", sa.String(254)),
+    sa.Column("phone", sa.String(32)),
+    sa.Column("street", sa.String(255)),
+    sa.Column("city", sa.String(100)),
+    sa.Column("postcode", sa.String(16)),
+    # Set by whoever writes the row; a writer that leaves it out (a test's few rows, a tool)
+    # stamps the time of writing, so change capture never sees a row without one.
+    sa.Column("updated_at", sa.DateTime, default=_utc_now),
 )
 
 orders = sa.Table(

@@ -20,6 +20,7 @@ dagster-duckdb's ten retries of about 100 s: the step's policy retries it beyond
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -96,6 +97,10 @@ class WarehouseResource(ConfigurableResource):
                 self._replace_postgres(replacements)
 
     def table_exists(self, schema: str, table: str) -> bool:
+        location = self.location
+        path = location.path or ""
+        if location.engine == DUCKDB and ":" not in path and not os.path.exists(path):
+            return False  # a fresh warehouse file: the first write creates it
         rows = self.query(
             "select count(*) as n from information_schema.tables "
             f"where table_schema = '{_identifier(schema)}' and table_name = '{_identifier(table)}'"

@@ -5,18 +5,21 @@ valid from the beginning), then a sequence of changes to the landing files, each
 a run of the platform's ``all_assets_job`` (in-process, on the state folder's own instance)
 over the reference ingests and the models between them and ``fct_orders``:
 
-1. a price change on 2018-09-15, a tax-rate change on 2018-09-20 and a new product; then a
-   backfill of 2018-09-10..2018-10-15: the price change falls inside the backfilled range;
+1. a price change on 2018-09-15, a tax-rate change on 2018-09-20, a new product, a customer
+   moving and another changing e-mail address; then a backfill of 2018-09-10..2018-10-15:
+   the price change falls inside the backfilled range;
 2. later changes (the price again on 2018-10-01, the tax rate on 2018-10-05, the new product
-   deleted); then a re-run of the old partition 2018-09-16 alone: its figures stay those of
-   its day;
-3. the days after the later changes, re-run: their figures follow them; nothing unchanged is
-   a new version.
+   deleted, the customer moving again, a customer deleted at their request); then a re-run
+   of the old partition 2018-09-16 alone: its figures stay those of its day, and the
+   customers' load reads only the rows changed since the previous one;
+3. the days after the later changes, re-run, reading every customer (the full reload): their
+   figures follow them; nothing unchanged is a new version.
 
 After each step the history dimensions and the facts the run built are compared with what
 plain Python derives from the change log this test applied and the seeded CSVs (no SQL, no
 reading of the models' own logic): every version's interval, the current rows, each order's
-gross margin (its items' prices of that moment less supply costs) and tax rate.
+gross margin (its items' prices of that moment less supply costs) and tax rate, and
+``raw.customers`` against the shop's table.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from dagster import AssetKey, AssetSelection, DagsterInstance
 
 from data_platform.automation.declarative import BATCH_MODELS
@@ -35,6 +39,9 @@ from data_platform.core.partitions import partition_range_tags
 from data_platform.core.settings import HOME, Settings
 from data_platform.sources.landing.changes import Change, apply_change
 from data_platform.sources.landing.datasets import PRODUCTS, STORES
+from data_platform.sources.shop_db.changes import CustomerChange, apply_customer_change
+from data_platform.sources.shop_db.people import contact_details
+from data_platform.sources.shop_db.tables import customers
 from tests import in_process
 from tests.conftest import SETTINGS
 from tests.oracle import dollars, read_csvs
@@ -42,7 +49,13 @@ from tests.oracle import dollars, read_csvs
 T = dt.datetime
 BEGINNING = T(1900, 1, 1)
 FCT_ORDERS = AssetKey(["marts", "fct_orders"])
+CUSTOMERS = AssetKey(["raw", "customers"])
 REFERENCE = (AssetKey(["raw", "products"]), AssetKey(["raw", "stores"]))
+VERSIONED = (*REFERENCE, CUSTOMERS)
+CURRENT = [AssetKey(["staging", f"stg_{name}"]) for name in ("customers", "products", "stores")]
+HISTORY_DIMS = [
+    AssetKey(["marts", f"dim_{name}_history"]) for name in ("customers", "products", "stores")
+]
 NEW_SKU = "JAF-900"
 
 
@@ -58,20 +71,26 @@ class History:
         self.log: list[Change] = []
         self.deleted_between: dict[str, tuple[T, T]] = {}
         graph = self.platform.defs.resolve_asset_graph()
-        # The two ingests and every batch model below them (the other raw assets hold still).
+        # The versioned ingests and the batch models between them and the history dimensions
+        # and fct_orders, with the current staging views the history tests compare with (the
+        # other raw assets and marts hold still).
         self.selection = sorted(
             (
-                AssetSelection.assets(*REFERENCE).downstream()
-                & (BATCH_MODELS | AssetSelection.assets(*REFERENCE))
+                AssetSelection.assets(*VERSIONED).downstream()
+                & AssetSelection.assets(FCT_ORDERS, *HISTORY_DIMS, *CURRENT).upstream()
+                & (BATCH_MODELS | AssetSelection.assets(*VERSIONED))
             ).resolve(graph)
         )
 
-    def change(self, *changes: Change) -> None:
+    def change(self, *changes: Change | CustomerChange) -> None:
         for change in changes:
-            apply_change(self.platform.lake, change)
+            if isinstance(change, CustomerChange):
+                apply_customer_change(self.platform.shop_db, change)
+            else:
+                apply_change(self.platform.lake, change)
             self.log.append(change)
 
-    def run(self, first: str, last: str) -> None:
+    def run(self, first: str, last: str, full_reload: bool = False) -> None:
         """``all_assets_job`` over the reference ingests and the models down to fct_orders,
         for the days ``first..last``; the deletions it finds are dated within the run."""
         started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -82,6 +101,7 @@ class History:
             asset_selection=self.selection,
             partition_key=first if first == last else None,
             tags=tags,
+            run_config={"ops": {"raw__customers": {"config": {"full_reload": full_reload}}}},
             raise_on_error=False,
         )
         assert result.success, [e.message for e in result.all_events if e.is_failure][:3]
@@ -93,8 +113,12 @@ class History:
         assert failed == []
         ended = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         for change in self.log:
-            if change.delete and change.key not in self.deleted_between:
-                self.deleted_between[change.key] = (started, ended)
+            key = change.customer_id if isinstance(change, CustomerChange) else change.key
+            deleted = (
+                change.kind == "delete" if isinstance(change, CustomerChange) else change.delete
+            )
+            if deleted and key not in self.deleted_between:
+                self.deleted_between[key] = (started, ended)
 
     def query(self, sql: str) -> list[dict]:
         return self.platform.warehouse.query(sql)
@@ -105,7 +129,7 @@ class History:
         """Each key's versions: the seeded row, valid from the beginning, then each change of
         the log in order; a deleted key's last version ends with ``deleted=True``."""
         out: dict[str, list[dict]] = {row[key]: [dict(row, _from=BEGINNING)] for row in base}
-        for change in (c for c in self.log if c.dataset is dataset):
+        for change in (c for c in self.log if getattr(c, "dataset", None) is dataset):
             versions = out.setdefault(change.key, [])
             if change.delete:
                 versions[-1]["_deleted"] = True
@@ -121,18 +145,10 @@ class History:
         return valid[-1][column] if valid else None
 
     def expected_products_history(self) -> dict[tuple, dict]:
-        rows = {}
-        for sku, versions in self.versions(PRODUCTS, self.raw["raw_products"], "sku").items():
-            for i, v in enumerate(versions):
-                last = i == len(versions) - 1
-                rows[(sku, v["_from"])] = {
-                    "price": dollars(int(v["price"])),
-                    "product_name": v["name"],
-                    "valid_to": None if last else versions[i + 1]["_from"],
-                    "is_current": last and not v.get("_deleted", False),
-                    "is_deleted": v.get("_deleted", False),
-                }
-        return rows
+        versions = self.versions(PRODUCTS, self.raw["raw_products"], "sku")
+        return intervals(
+            versions, lambda v: {"price": dollars(int(v["price"])), "product_name": v["name"]}
+        )
 
     def expected_orders(self, first: dt.date, last: dt.date) -> dict[str, dict]:
         products = self.versions(PRODUCTS, self.raw["raw_products"], "sku")
@@ -158,23 +174,25 @@ class History:
 
     # -- comparisons ------------------------------------------------------------------
 
-    def assert_products_history(self) -> None:
-        got = {
-            (r["sku"], r["valid_from"]): r
-            for r in self.query("select * from marts.dim_products_history")
-        }
-        expected = self.expected_products_history()
+    def assert_history(self, mart: str, key: str, expected: dict[tuple, dict]) -> list[dict]:
+        """The history mart's rows are ``expected`` (by key and valid_from); its rows."""
+        rows = self.query(f"select * from marts.{mart}")
+        got = {(r[key], r["valid_from"]): r for r in rows}
         assert set(got) == set(expected)
-        for key, want in expected.items():
-            row = got[key]
+        for at, want in expected.items():
+            row = got[at]
             if want["is_deleted"]:
                 # The source does not say when a row went: the load that found it gone.
-                started, ended = self.deleted_between[key[0]]
-                assert started <= row["valid_to"] <= ended, (key, row["valid_to"])
+                started, ended = self.deleted_between[at[0]]
+                assert started <= row["valid_to"] <= ended, (at, row["valid_to"])
                 want = {**want, "valid_to": row["valid_to"]}
-            assert {k: row[k] for k in want} == want, key
+            assert {k: row[k] for k in want} == want, at
+        return rows
+
+    def assert_products_history(self) -> None:
+        rows = self.assert_history("dim_products_history", "sku", self.expected_products_history())
         # As-is: the current rows are dim_products, attribute for attribute.
-        current = {r["sku"]: r["price"] for r in got.values() if r["is_current"]}
+        current = {r["sku"]: r["price"] for r in rows if r["is_current"]}
         dim = {r["sku"]: r["price"] for r in self.query("select * from marts.dim_products")}
         assert current == dim
 
@@ -196,6 +214,37 @@ class History:
             assert [r["valid_to"] for r in rows[:-1]] == [r["valid_from"] for r in rows[1:]]
             assert rows[-1]["valid_to"] is None
 
+    def expected_customers_history(self) -> dict[tuple, dict]:
+        """From the seeded customers (contact details of version 0) and the log's changes."""
+        versions = {
+            c["id"]: [{**contact_details(c["id"], c["name"]), "_from": BEGINNING}]
+            for c in self.raw["raw_customers"]
+        }
+        names = {c["id"]: c["name"] for c in self.raw["raw_customers"]}
+        for change in (c for c in self.log if isinstance(c, CustomerChange)):
+            history = versions[change.customer_id]
+            if change.kind == "delete":
+                history[-1]["_deleted"] = True
+                continue
+            details = contact_details(change.customer_id, names[change.customer_id], change.version)
+            moved = {"city": details["city"], "postcode": details["postcode"]}
+            history.append({**history[-1], **(moved if change.kind == "move" else {}),
+                            "_from": change.at})  # fmt: skip
+        return intervals(versions, lambda v: {"city": v["city"], "postcode": v["postcode"]})
+
+    def assert_customers(self) -> None:
+        expected = self.expected_customers_history()
+        self.assert_history("dim_customers_history", "customer_id", expected)
+        # raw.customers is the shop's table as it is now, row for row, after loads of changes.
+        with self.platform.shop_db.engine().connect() as conn:
+            shop = [dict(r._mapping) for r in conn.execute(sa.select(customers))]
+        raw = self.query("select * from raw.customers")
+        assert sorted(raw, key=lambda r: r["id"]) == sorted(shop, key=lambda r: r["id"])
+
+    def rows_extracted(self) -> int:
+        event = self.platform.instance.get_latest_materialization_event(CUSTOMERS)
+        return event.asset_materialization.metadata["rows_extracted"].value
+
     def assert_orders(self, first: dt.date, last: dt.date) -> None:
         expected = self.expected_orders(first, last)
         got = {
@@ -208,6 +257,24 @@ class History:
         assert len(got) == len(expected) > 0
         wrong = [(k, expected[k], got[k]) for k in expected if got[k] != expected[k]]
         assert wrong == [], wrong[:5]
+
+
+def intervals(versions: dict[str, list[dict]], attributes) -> dict[tuple, dict]:
+    """``{(key, valid_from): row}`` of the versions by key (each with ``_from``, and
+    ``_deleted`` on a deleted key's last): ``attributes(version)`` and the interval columns.
+    A deleted key's last ``valid_to`` is the load's, checked apart."""
+    rows = {}
+    for key, history in versions.items():
+        for i, version in enumerate(history):
+            last = i == len(history) - 1
+            deleted = version.get("_deleted", False)
+            rows[(key, version["_from"])] = {
+                **attributes(version),
+                "valid_to": None if last else history[i + 1]["_from"],
+                "is_current": last and not deleted,
+                "is_deleted": deleted,
+            }
+    return rows
 
 
 @pytest.fixture(scope="module")
@@ -229,9 +296,17 @@ def test_history_and_point_in_time_follow_the_change_log(history):
         key=lambda sid: sum(o["store_id"] == sid for o in history.raw["raw_orders"]),
     )
     sku = "JAF-001"
+    ordering = {o["customer"] for o in history.raw["raw_orders"]}
+    tweeting = {t["user_id"] for t in history.raw["raw_tweets"]}
+    ids = sorted(c["id"] for c in history.raw["raw_customers"])
+    mover, writer = sorted(ordering)[:2]
+    # Deleted at their request: a customer without orders or tweets (the erasure of one with
+    # orders is another story: their orders stay).
+    leaver = next(c for c in ids if c not in ordering | tweeting)
     # The full run saw every seeded row once: one version each, valid from the beginning.
     history.assert_products_history()
     history.assert_stores_history()
+    history.assert_customers()
 
     # 1. Changes, then a backfill whose range holds the price change.
     history.change(
@@ -243,10 +318,13 @@ def test_history_and_point_in_time_follow_the_change_log(history):
         ),
         Change(PRODUCTS, sku, T(2018, 9, 15, 12), {"price": 1250}),
         Change(STORES, busiest, T(2018, 9, 20), {"tax_rate": 0.065}),
+        CustomerChange(mover, "move", T(2018, 9, 14, 10), 1),
+        CustomerChange(writer, "email", T(2018, 9, 18, 16), 1),
     )
     history.run("2018-09-10", "2018-10-15")
     history.assert_products_history()
     history.assert_stores_history()
+    history.assert_customers()
     history.assert_orders(D(2018, 9, 1), D(2018, 10, 15))  # before 09-10: no change yet
     before_rerun = history.query("select * from marts.fct_orders order by order_id")
 
@@ -255,20 +333,31 @@ def test_history_and_point_in_time_follow_the_change_log(history):
         Change(PRODUCTS, sku, T(2018, 10, 1), {"price": 990}),
         Change(STORES, busiest, T(2018, 10, 5, 9, 30), {"tax_rate": 0.07}),
         Change(PRODUCTS, NEW_SKU, T(2018, 10, 6), delete=True),
+        CustomerChange(mover, "move", T(2018, 10, 2), 2),
+        CustomerChange(leaver, "delete", T(2018, 10, 3)),
     )
     history.run("2018-09-16", "2018-09-16")
+    # Change capture: the rows changed since the latest updated_at loaded (the e-mail change
+    # of 09-18, read again at the watermark, and no new version; the move of 10-02).
+    assert history.rows_extracted() == 2
     history.assert_products_history()
     history.assert_stores_history()
+    history.assert_customers()
     history.assert_orders(D(2018, 9, 16), D(2018, 9, 16))
     # The re-run changed nothing of its day (the later changes are later) nor of others.
     assert history.query("select * from marts.fct_orders order by order_id") == before_rerun
 
-    # 3. The days after the later changes, again: they follow them. Nothing new was seen, so
-    # no version is added.
-    count = "select count(*) as n from raw.products_versions"
-    versions = history.query(count)[0]["n"]
-    history.run("2018-09-25", "2018-10-15")
-    assert history.query(count)[0]["n"] == versions
+    # 3. The days after the later changes, again, reading every customer (full reload): they
+    # follow them. Nothing new was seen, so no version is added.
+    count = (
+        "select (select count(*) from raw.products_versions) as p, "
+        "(select count(*) from raw.customers_versions) as c"
+    )
+    versions = history.query(count)
+    history.run("2018-09-25", "2018-10-15", full_reload=True)
+    assert history.query(count) == versions
+    assert history.rows_extracted() == len(ids) - 1
+    history.assert_customers()
     history.assert_orders(D(2018, 9, 1), D(2018, 10, 15))
     # raw.products is the current state; raw.products_versions every version it saw.
     kinds = history.query(

@@ -83,16 +83,25 @@ def test_edit_csv_changes_adds_and_removes_rows_keeping_the_rest():
         edit_csv(STORES_CSV, Change(STORES, "s1", at, {"colour": "red"}))
 
 
-def test_the_simulator_changes_a_price_or_a_tax_rate_and_sells_at_the_new_one():
+def test_the_simulator_changes_prices_tax_rates_and_customers():
     import random
 
     from data_platform.simulate import Product, Shop, Store, make_change
+    from data_platform.sources.shop_db.changes import CustomerChange
 
-    shop = Shop(("c1",), (Store("s1", 0.06),), (Product("JAF-001", 1100),))
+    shop = Shop(("c1", "c2"), (Store("s1", 0.06),), (Product("JAF-001", 1100),), ("c2",))
     now = dt.datetime(2026, 12, 3, 6, 30, tzinfo=dt.UTC)
-    made = [make_change(random.Random(seed), shop, now) for seed in range(20)]
-    assert made == [make_change(random.Random(seed), shop, now) for seed in range(20)]
+    made = [make_change(random.Random(seed), shop, now) for seed in range(200)]
+    assert made == [make_change(random.Random(seed), shop, now) for seed in range(200)]
+    kinds = set()
     for change, after in made:
+        if isinstance(change, CustomerChange):
+            kinds.add(change.kind)
+            assert change.at == T(2026, 12, 3, 6, 30)
+            if change.kind == "delete":  # only a customer without orders, gone from the shop
+                assert change.customer_id == "c2" and after.customers == ("c1",)
+            continue
+        kinds.add(change.dataset.name)
         assert change.at == T(2026, 12, 3, 6, 30)
         if change.dataset is PRODUCTS:
             price = change.set["price"]
@@ -101,4 +110,4 @@ def test_the_simulator_changes_a_price_or_a_tax_rate_and_sells_at_the_new_one():
         else:
             assert change.set["tax_rate"] in (0.055, 0.065)
             assert after.stores == (Store("s1", change.set["tax_rate"]),)
-    assert {c.dataset.name for c, _ in made} == {"products", "stores"}
+    assert kinds == {"products", "stores", "move", "email", "delete"}

@@ -418,12 +418,14 @@ def load_whole(
     warehouse: WarehouseResource,
     quality: QualityPolicy,
     schema_reports: list[SchemaReport] = (),
+    extracted: dict | None = None,
 ) -> MaterializeResult:
     """Replace an unpartitioned dataset in the lake and the warehouse with the clean rows of
-    ``batch`` (unless held back)."""
+    ``batch`` (unless held back); ``extracted`` tells how the source was read (metadata)."""
     loader = Loader(context.run.run_id, context.log, dataset, lake, warehouse, quality)
     screening = loader.load(batch, list(schema_reports))
     metadata = {
+        **(extracted or {}),
         "source": batch.sources[0] if batch.sources else "",
         "lake_path": MetadataValue.path(raw_table_path(dataset.name)),
     }

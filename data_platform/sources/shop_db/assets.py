@@ -121,6 +121,12 @@ def _order_items_by_order_time(start: dt.datetime, end: dt.datetime) -> sa.Selec
     )
 
 
+# How far before the latest updated_at loaded a load reads again: a transaction of the shop
+# that committed after the previous load with an earlier updated_at (a slow checkout, a clock
+# a little behind) is not missed. Rows read again without a new updated_at are no version.
+LOOKBACK = dt.timedelta(hours=1)
+
+
 class CustomersLoad(Config):
     """How ``raw/customers`` reads the shop's table (run configuration)."""
 
@@ -138,8 +144,9 @@ def changed_customers(
 ) -> tuple[pa.Table, dict]:
     """The customers a load screens: the current rows of ``raw.customers`` still in the
     source and unchanged, and the source's rows changed since (``updated_at`` at or after
-    the latest one loaded: a row written in the same instant after the last load is read
-    again, and is no new version if its ``updated_at`` is the one loaded), with every row
+    the latest one loaded, less :data:`LOOKBACK`: a row written in the same instant after the
+    last load, or committed late with an older time, is read again, and is no new version if
+    its ``updated_at`` is the one loaded), with every row
     the warehouse does not hold (new, or kept in quarantine last time). Every row when
     ``full_reload`` or on the first load. A key the source no longer holds is left out: the
     loader records its deletion. Also the extract's figures for the materialization."""
@@ -153,7 +160,7 @@ def changed_customers(
     if not current:
         rows = shop_db.fetch_arrow(select, CUSTOMERS.source_schema)
         return rows, {"extract": "full", "rows_extracted": rows.num_rows}
-    since = max(r[UPDATED_AT] for r in current if r[UPDATED_AT] is not None)
+    since = max(r[UPDATED_AT] for r in current if r[UPDATED_AT] is not None) - LOOKBACK
     unknown = sorted(live - {r["id"] for r in current})
     changed = customers.c[UPDATED_AT] >= since
     if unknown:

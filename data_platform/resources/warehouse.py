@@ -20,6 +20,7 @@ dagster-duckdb's ten retries of about 100 s: the step's policy retries it beyond
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -95,6 +96,14 @@ class WarehouseResource(ConfigurableResource):
                 self._replace_duckdb(replacements)
             else:
                 self._replace_postgres(replacements)
+
+    def created(self) -> bool:
+        """Whether the warehouse exists yet: a DuckDB file is made by its first write (a
+        server database always exists once reached)."""
+        location = self.location
+        if location.engine != DUCKDB or location.path.startswith("md:"):  # md: MotherDuck
+            return True
+        return os.path.exists(location.path)
 
     def table_exists(self, schema: str, table: str) -> bool:
         rows = self.query(
@@ -196,6 +205,29 @@ class WarehouseResource(ConfigurableResource):
             try:
                 with engine.connect() as conn:
                     return [dict(row._mapping) for row in conn.execute(sa.text(sql))]
+            finally:
+                engine.dispose()
+
+    def execute(self, statements: list[str]) -> None:
+        """Run ``statements`` (SQL without parameters, the platform's own) in one transaction:
+        all of them or none. Raises a fault of :mod:`data_platform.resources.faults`."""
+        with self._faults("writing"):
+            if self.location.engine == DUCKDB:
+                with connect_duckdb(self.location.path) as conn:
+                    conn.execute("begin transaction")
+                    try:
+                        for statement in statements:
+                            conn.execute(statement)
+                        conn.execute("commit")
+                    except BaseException:
+                        conn.execute("rollback")
+                        raise
+                return
+            engine = sa.create_engine(self.location.sqlalchemy_url(), poolclass=sa.pool.NullPool)
+            try:
+                with engine.begin() as conn:
+                    for statement in statements:
+                        conn.exec_driver_sql(statement)
             finally:
                 engine.dispose()
 

@@ -237,3 +237,22 @@ def test_no_mart_column_of_the_session_run_holds_a_customers_contact(full_run):
             ).fetchone()[0]
         ]
     assert columns and found == []
+
+
+def test_every_column_that_names_a_customer_is_a_classified_direct_identifier(manifest):
+    from data_platform.sources.landing.datasets import DATASETS as LANDING
+    from data_platform.sources.shop_db.datasets import DATASETS as SHOP
+    from data_platform.sources.web_events.datasets import DATASETS as EVENTS
+
+    naming = {"customer", "customer_id", "user_id"}
+    for dataset in (*SHOP, *LANDING, *EVENTS):
+        for column in dataset.columns:
+            if column.name in naming:
+                assert column.pii == "direct", f"{dataset.name}.{column.name}"
+    for node in manifest["nodes"].values():
+        if node["resource_type"] == "model" and node["original_file_path"].startswith(
+            "models/staging/"
+        ):
+            for name, column in node["columns"].items():
+                if name in naming:
+                    assert column["meta"].get("pii") == "direct", f"{node['name']}.{name}"

@@ -95,16 +95,20 @@ def main() -> None:
     summary = run.stdout[run.stdout.rfind("\nrun ") + 1 :].strip()
     print(summary)
     if args.verify:
-        verify(warehouse_url, args.from_csv or next((home / "generated").glob("*/jaffle-data")))
+        verify(
+            warehouse_url,
+            args.from_csv or next((home / "generated").glob("*/jaffle-data")),
+            settings.pseudonym_secret(),
+        )
 
 
-def verify(warehouse_url: str, csv_dir: Path) -> None:
+def verify(warehouse_url: str, csv_dir: Path, pseudonym_key: bytes) -> None:
     """Compare every mart with the oracle; exit 1 on any difference."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ is not installed
     from tests.mart_compare import MART_KEYS, differences, read_mart
     from tests.oracle import compute_marts
 
-    expected = compute_marts(csv_dir)
+    expected = compute_marts(csv_dir, pseudonym_key)
     failed = False
     for mart, key in MART_KEYS.items():
         problems = differences(expected[mart], read_mart(warehouse_url, mart), key)

@@ -15,6 +15,8 @@
   manages (``analyst`` reads the marts, ``engineer`` also raw, quarantine and staging; see
   :mod:`data_platform.core.warehouse_grants`), in one transaction; idempotent. On DuckDB it
   says why a single file cannot enforce per-role access and exits 2.
+- ``data-platform erase-customer ID [--requested-by WHO]``: remove one customer's personal
+  data from the lake and the warehouse and keep it removed (:mod:`data_platform.erasure`).
 - ``data-platform --debug COMMAND`` (or ``DATA_PLATFORM_DEBUG=1``): print the traceback of a
   failure too (passwords masked as everywhere else).
 
@@ -33,6 +35,7 @@ the first daily partition.
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import shutil
 import signal
@@ -117,6 +120,17 @@ def parser() -> argparse.ArgumentParser:
         "grants",
         help="PostgreSQL warehouse: create or update the analyst and engineer roles and "
         "their read rights (idempotent)",
+    )
+    erase = commands.add_parser(
+        "erase-customer",
+        help="remove one customer's personal data everywhere the platform put it, keep it "
+        "removed, and record the request (see README, Personal data)",
+    )
+    erase.add_argument("customer_id", help="the shop's customer id")
+    erase.add_argument(
+        "--requested-by",
+        default=None,
+        help="who asked (recorded in audit.erasures; default: this account's user name)",
     )
     _simulate_arguments(commands)
     return parser
@@ -255,6 +269,8 @@ def _command(args) -> int:
         return _seed(args, settings)
     if args.command == "consume":
         return _consume(settings)
+    if args.command == "erase-customer":
+        return _erase_customer(args, settings)
     if args.command == "simulate":
         preflight.require_seeded_file(settings)
         return _simulate(args, settings)
@@ -300,6 +316,25 @@ def _grants(settings: Settings) -> int:
         f"grants: to give a person access: CREATE ROLE <name> LOGIN PASSWORD '...' "
         f"IN ROLE {roles.analyst}"
     )
+    return 0
+
+
+def _erase_customer(args, settings: Settings) -> int:
+    """:func:`~data_platform.erasure.erase_customer` on the configured warehouse and lake."""
+    # Dagster (under the resources) loads only for the command that needs it.
+    from data_platform.erasure import describe, erase_customer
+    from data_platform.resources import open_resources
+
+    with open_resources(settings, "warehouse", "lake", "pseudonyms") as resources:
+        report = erase_customer(
+            args.customer_id,
+            args.requested_by or getpass.getuser(),
+            resources["warehouse"],
+            resources["lake"],
+            resources["pseudonyms"],
+        )
+    for line in describe(report):
+        print(line)
     return 0
 
 

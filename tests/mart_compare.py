@@ -10,12 +10,12 @@ from data_platform.resources.warehouse import WarehouseResource
 from tests.oracle import index_by
 
 MART_KEYS = {
-    "dim_customers": ("customer_id",),
+    "dim_customers": ("customer_key",),
     "dim_products": ("sku",),
     "dim_stores": ("store_id",),
     "fct_orders": ("order_id",),
     "fct_daily_store_sales": ("order_date", "store_id"),
-    "fct_customer_activity": ("customer_id",),
+    "fct_customer_activity": ("customer_key",),
 }
 
 

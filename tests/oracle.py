@@ -22,6 +22,8 @@ counts -> ``int``, flags -> ``bool``, nulls -> ``None``.
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
 from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
@@ -83,8 +85,17 @@ def _round_half_up_div(cents: int, n: int) -> Decimal:
     return dollars(q if cents >= 0 else -q)
 
 
-def compute_marts(csv_dir: str | Path) -> dict[str, list[dict]]:
-    """Recompute all six marts from the CSVs in ``csv_dir``."""
+def compute_marts(csv_dir: str | Path, pseudonym_key: bytes) -> dict[str, list[dict]]:
+    """Recompute all six marts from the CSVs in ``csv_dir``; customers are pseudonymised
+    with HMAC-SHA256 under ``pseudonym_key`` (the standard library's ``hmac``), and their
+    contact details are those the seed made up for them (``people.contact_details``, the
+    source's own data, not the marts' logic)."""
+    # The seed's generator of the shop's contact details: what the source holds.
+    from data_platform.sources.shop_db.people import contact_details
+
+    def key_of(customer_id: str) -> str:
+        return hmac.new(pseudonym_key, customer_id.encode(), hashlib.sha256).hexdigest()
+
     raw = read_csvs(csv_dir)
     orders, tweets = raw["raw_orders"], raw["raw_tweets"]
 
@@ -150,7 +161,7 @@ def compute_marts(csv_dir: str | Path) -> dict[str, list[dict]]:
         fct_orders.append(
             {
                 "order_id": o["id"],
-                "customer_id": o["customer"],
+                "customer_key": key_of(o["customer"]),
                 "store_id": o["store_id"],
                 "ordered_at": o["ordered_at"],
                 "order_date": o["ordered_at"].date(),
@@ -201,10 +212,13 @@ def compute_marts(csv_dir: str | Path) -> dict[str, list[dict]]:
     for c in raw["raw_customers"]:
         cid, co = c["id"], by_customer.get(c["id"], [])
         times = [o["ordered_at"] for o in co]
+        contact = contact_details(cid, c["name"] or None)
         dim_customers.append(
             {
-                "customer_id": cid,
-                "customer_name": c["name"],
+                "customer_key": key_of(cid),
+                "email_domain": contact["email"].rpartition("@")[2].lower(),
+                "city": contact["city"],
+                "postcode_area": contact["postcode"][:3],
                 "first_order_date": min(times).date() if times else None,
                 "most_recent_order_date": max(times).date() if times else None,
                 "lifetime_order_count": len(co),
@@ -216,7 +230,7 @@ def compute_marts(csv_dir: str | Path) -> dict[str, list[dict]]:
         events = times + tweets_by_user.get(cid, [])
         fct_activity.append(
             {
-                "customer_id": cid,
+                "customer_key": key_of(cid),
                 "order_count": len(co),
                 "tweet_count": len(tweets_by_user.get(cid, [])),
                 "event_count": len(events),

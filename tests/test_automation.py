@@ -15,6 +15,7 @@ from dagster import (
 from data_platform.automation.declarative import BATCH_MODELS
 from data_platform.core.lake_layout import landing_daily_path, landing_reference_path
 from data_platform.core.partitions import DAILY_CRON
+from data_platform.core.pseudonyms import pseudonym
 from data_platform.resources import LakeFile, LakeResource
 from data_platform.sources.landing.sensor import landing_sensor, plan_runs
 from tests.conftest import SETTINGS, code_location
@@ -141,8 +142,12 @@ def test_sensor_run_request_updates_the_marts(full_run, resources):
     day = "2018-09-03"
     path = landing_daily_path("tweets", day)
     with duckdb.connect(defs_warehouse(), read_only=True) as conn:
-        customer, before = conn.execute(
-            "select customer_id, tweet_count from marts.fct_customer_activity order by customer_id limit 1"
+        (customer,) = conn.execute(
+            "select customer_id from staging.stg_customers order by customer_id limit 1"
+        ).fetchone()
+        (before,) = conn.execute(
+            "select tweet_count from marts.fct_customer_activity where customer_key = ?",
+            [pseudonym(SETTINGS.pseudonym_secret(), customer)],
         ).fetchone()
     original = session_lake.read_bytes(path)
     _, cursor = tick(session_lake, None)  # the sensor has seen the seeded files
@@ -209,7 +214,8 @@ def run_and_count(request, customer: str, automation: Automation) -> tuple[int, 
     assert automation.follow() == set()  # once
     with duckdb.connect(defs_warehouse(), read_only=True) as conn:
         (after,) = conn.execute(
-            "select tweet_count from marts.fct_customer_activity where customer_id = ?", [customer]
+            "select tweet_count from marts.fct_customer_activity where customer_key = ?",
+            [pseudonym(SETTINGS.pseudonym_secret(), customer)],
         ).fetchone()
         (loaded,) = conn.execute(
             "select count(*) from raw.tweets where id = 'extra-tweet'"

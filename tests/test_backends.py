@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from data_platform.core.settings import PROJECT_ROOT
+from data_platform.core.pseudonyms import KEY_FILE, hmac_pads, pseudonym
+from data_platform.core.settings import PROJECT_ROOT, Settings
 from data_platform.resources import LakeResource, WarehouseResource
 from tests.conftest import BIN, SETTINGS, cli
 from tests.mart_compare import MART_KEYS, differences, read_mart
@@ -43,13 +44,22 @@ def server_env(tmp_path_factory, s3_env, postgres_url, warehouse_url):
             "DATA_PLATFORM_SHOP_DB_URL": with_password(postgres_url, SHOP_PASSWORD),
             "DATA_PLATFORM_WAREHOUSE_URL": with_password(warehouse_url, WAREHOUSE_PASSWORD),
             "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+            "DATA_PLATFORM_PSEUDONYM_KEY": PSEUDONYM_KEY,
         }
     )
     return env
 
 
 SHOP_PASSWORD, WAREHOUSE_PASSWORD, S3_SECRET = "Sh0p-S3cr3t", "Wh-S3cr3t", "S3-S3cr3t-key"
-SECRETS = (SHOP_PASSWORD, WAREHOUSE_PASSWORD, S3_SECRET)
+PSEUDONYM_KEY = "Ps3ud0nym-S3cr3t-key"
+# The key's HMAC pads are the key in another form: the warehouse holds them, nothing else.
+SECRETS = (
+    SHOP_PASSWORD,
+    WAREHOUSE_PASSWORD,
+    S3_SECRET,
+    PSEUDONYM_KEY,
+    *hmac_pads(PSEUDONYM_KEY.encode()),
+)
 
 
 def with_password(url: str, password: str) -> str:
@@ -93,6 +103,8 @@ def test_no_secret_in_the_output_the_state_folder_or_the_logs(server_run, server
         (where, secret) for where, text in texts.items() for secret in SECRETS if secret in text
     ]
     assert found == []
+    # Given in the environment, the key is not written to a file either.
+    assert not (Path(server_env["DATA_PLATFORM_HOME"]) / KEY_FILE).exists()
 
 
 def test_shop_database_is_postgresql(server_env, small_csv_dir):
@@ -140,16 +152,30 @@ def test_warehouse_is_postgresql(server_run, server_env, small_csv_dir):
 
 @pytest.mark.parametrize("mart", sorted(MART_KEYS))
 def test_marts_equal_the_oracle(server_run, server_env, small_csv_dir, mart):
-    expected = compute_marts(small_csv_dir)[mart]
+    key = Settings.from_environ(server_env).pseudonym_secret()
+    expected = compute_marts(small_csv_dir, key)[mart]
     actual = read_mart(server_env["DATA_PLATFORM_WAREHOUSE_URL"], mart)
     assert differences(expected, actual, MART_KEYS[mart]) == []
 
 
 @pytest.mark.parametrize("mart", sorted(MART_KEYS))
 def test_postgresql_marts_equal_the_duckdb_marts(server_run, server_env, full_run, mart):
-    """The same input (the session's small CSVs) through both engines gives the same rows."""
+    """The same input (the session's small CSVs) through both engines gives the same rows;
+    the customers' pseudonyms are those of each state folder's key."""
     assert full_run.returncode == 0, full_run.stdout[-2000:]
     duckdb_rows = read_mart(SETTINGS.warehouse_url, mart)
     postgres_rows = read_mart(server_env["DATA_PLATFORM_WAREHOUSE_URL"], mart)
+    if duckdb_rows and "customer_key" in duckdb_rows[0]:
+        ids = [
+            r["customer_id"]
+            for r in WarehouseResource(url=SETTINGS.warehouse_url).query(
+                "select customer_id from staging.stg_customers"
+            )
+        ]
+        server_key = Settings.from_environ(server_env).pseudonym_secret()
+        to_server = {
+            pseudonym(SETTINGS.pseudonym_secret(), i): pseudonym(server_key, i) for i in ids
+        }
+        duckdb_rows = [{**r, "customer_key": to_server[r["customer_key"]]} for r in duckdb_rows]
     assert len(duckdb_rows) == len(postgres_rows)
     assert differences(duckdb_rows, postgres_rows, MART_KEYS[mart]) == []

@@ -361,7 +361,7 @@ def test_a_range_run_records_one_execution_per_check(full_run):
     is partitioned, or the check would show Skipped executions beside its result."""
     run_id = full_run_id(full_run)
     instance = DagsterInstance.get()
-    key = AssetCheckKey(AssetKey(["marts", "dim_customers"]), "unique_dim_customers_customer_id")
+    key = AssetCheckKey(AssetKey(["marts", "dim_customers"]), "unique_dim_customers_customer_key")
     history = instance.event_log_storage.get_asset_check_execution_history(key, limit=1000)
     statuses = [r.status.value for r in history if r.run_id == run_id]
     assert statuses == ["SUCCEEDED"]

@@ -290,12 +290,15 @@ def test_the_statements_grant_reads_and_default_privileges_per_role():
         f'ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA "marts" GRANT SELECT ON TABLES '
         'TO "analyst"'
     ) in statements
-    for schema in ("raw", "quarantine", "staging", "operations"):
+    for schema in ("raw", "quarantine", "staging", "operations", "audit"):
         assert f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "engineer"' in statements
         assert f'GRANT USAGE ON SCHEMA "{schema}" TO "analyst"' not in statements
         # A revocation precedes every grant, so a right granted by hand does not survive.
         assert f'REVOKE ALL ON SCHEMA "{schema}" FROM "analyst"' in statements
     assert 'GRANT "analyst" TO "engineer"' in statements
+    # The pseudonym key: revoked from both, granted to neither.
+    assert 'REVOKE ALL ON SCHEMA "private" FROM "engineer"' in statements
+    assert not [s for s in statements if '"private"' in s and s.startswith("GRANT")]
     assert not [s for s in statements if "DROP" in s.upper() or "LOGIN " in s]
 
 

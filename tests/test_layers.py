@@ -20,6 +20,7 @@ LAZY_IMPORTS = {
     # loads Dagster and the code location for the command that needs them.
     ("cli.py", "dagster"),
     ("cli.py", "data_platform.core.partitions"),
+    ("cli.py", "data_platform.erasure"),
     ("cli.py", "data_platform.headless"),
     ("cli.py", "data_platform.loading.raw_asset"),
     ("cli.py", "data_platform.resources"),

@@ -74,7 +74,7 @@ def _digest(rows: list[dict]) -> str:
 
 
 def assert_marts_equal(env, csv_dir: Path) -> None:
-    expected = compute_marts(csv_dir)
+    expected = compute_marts(csv_dir, Settings.from_environ(env).pseudonym_secret())
     for mart, key in MART_KEYS.items():
         problems = differences(expected[mart], read_mart(warehouse_url(env), mart), key)
         assert problems == [], (mart, problems[:5])

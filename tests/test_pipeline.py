@@ -31,7 +31,7 @@ def warehouse_file() -> str:
 
 @pytest.fixture(scope="module")
 def oracle(seeded):
-    return compute_marts(seeded)
+    return compute_marts(seeded, SETTINGS.pseudonym_secret())
 
 
 def test_headless_run_succeeds(full_run):

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pytest
 
 from data_platform.core.child_process import DBT_WRAPPER
+from data_platform.core.pseudonyms import hmac_pads
 from data_platform.loading.versions import versions_schema
 from data_platform.resources.dbt import WarehouseDbtCliResource, dbt_project
 from data_platform.resources.warehouse import Replacement, WarehouseResource
@@ -210,6 +211,8 @@ def dbt_build(url: str, target: Path, *args: str) -> None:
         target_dir=str(target),
     )
     scope = [] if "--select" in args else ["--exclude", f"tag:{OPERATIONS_TAG}"]
+    # What the Dagster steps do before dbt: the pseudonym key's pads in the warehouse.
+    WarehouseResource(url=url).store_pseudonym_pads(*hmac_pads(b"the stream marts' test key"))
     invocation = dbt.cli(["build", *args, *scope], raise_on_error=False)
     if not invocation.wait().is_successful():
         log = (Path(invocation.target_path) / "dbt.log").read_text(errors="replace")

@@ -36,6 +36,7 @@ from dagster import AssetKey, AssetSelection, DagsterInstance
 
 from data_platform.automation.declarative import BATCH_MODELS
 from data_platform.core.partitions import partition_range_tags
+from data_platform.core.pseudonyms import pseudonym
 from data_platform.core.settings import HOME, Settings
 from data_platform.sources.landing.changes import Change, apply_change
 from data_platform.sources.landing.datasets import PRODUCTS, STORES
@@ -230,11 +231,21 @@ class History:
             moved = {"city": details["city"], "postcode": details["postcode"]}
             history.append({**history[-1], **(moved if change.kind == "move" else {}),
                             "_from": change.at})  # fmt: skip
-        return intervals(versions, lambda v: {"city": v["city"], "postcode": v["postcode"]})
+        return intervals(
+            versions, lambda v: {"city": v["city"], "postcode_area": v["postcode"][:3]}
+        )
 
     def assert_customers(self) -> None:
-        expected = self.expected_customers_history()
-        self.assert_history("dim_customers_history", "customer_id", expected)
+        # The mart holds the keyed pseudonym of each id, under the state folder's secret.
+        secret = self.platform.settings.pseudonym_secret()
+        expected = {
+            (pseudonym(secret, cid), at): row
+            for (cid, at), row in self.expected_customers_history().items()
+        }
+        self.deleted_between.update(
+            {pseudonym(secret, k): v for k, v in list(self.deleted_between.items())}
+        )
+        self.assert_history("dim_customers_history", "customer_key", expected)
         # raw.customers is the shop's table as it is now, row for row, after loads of changes.
         with self.platform.shop_db.engine().connect() as conn:
             shop = [dict(r._mapping) for r in conn.execute(sa.select(customers))]

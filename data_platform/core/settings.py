@@ -50,6 +50,10 @@ Settings (name: default):
 - ``DATA_PLATFORM_ALERT_WEBHOOK_URL`` (unset): a Slack-compatible incoming webhook
   (``http(s)://...``) the alerts are posted to as ``{"text": ...}``.
 - ``DATA_PLATFORM_UI_URL``: ``http://127.0.0.1:3000``; the Dagster UI the alerts link to.
+- ``DATA_PLATFORM_PSEUDONYM_KEY`` (unset): the secret the marts' pseudonyms are keyed with
+  (HMAC-SHA256, :mod:`data_platform.core.pseudonyms`), at least 16 characters; unset, a
+  random key made once in ``$DATA_PLATFORM_HOME/pseudonym.key`` (owner-readable only). A new
+  key gives every customer a new pseudonym: rebuild the daily facts in full after changing it.
 - With the lake on S3, the AWS settings it reads are checked too: ``AWS_ENDPOINT_URL``
   (``http(s)://host[:port]``), ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY`` (both or
   neither).
@@ -76,6 +80,7 @@ from pathlib import Path
 from data_platform.core import urls
 from data_platform.core.errors import PlatformError
 from data_platform.core.history import read_history
+from data_platform.core.pseudonyms import load_or_create_key
 from data_platform.core.warehouse_grants import ROLE_NAME
 from data_platform.core.warehouse_url import WarehouseLocation, parse_warehouse_url
 
@@ -111,6 +116,8 @@ ALERT_EMAIL_TO = "DATA_PLATFORM_ALERT_EMAIL_TO"
 ALERT_EMAIL_FROM = "DATA_PLATFORM_ALERT_EMAIL_FROM"
 ALERT_WEBHOOK_URL = "DATA_PLATFORM_ALERT_WEBHOOK_URL"
 UI_URL = "DATA_PLATFORM_UI_URL"
+PSEUDONYM_KEY = "DATA_PLATFORM_PSEUDONYM_KEY"
+PSEUDONYM_KEY_MIN_LENGTH = 16
 # Outputs, not settings: what dbt_project/profiles.yml reads (see Settings.dbt_profile_env).
 DBT_TARGET = "DATA_PLATFORM_DBT_TARGET"
 
@@ -162,6 +169,7 @@ def defaults(home: Path) -> dict[str, str]:
         ALERT_EMAIL_FROM: "data-platform@localhost",
         ALERT_WEBHOOK_URL: "",
         UI_URL: "http://127.0.0.1:3000",
+        PSEUDONYM_KEY: "",
     }
 
 
@@ -192,6 +200,7 @@ class Settings:
     alert_webhook_url: str = ""  # "" = no webhook
     ui_url: str = "http://127.0.0.1:3000"
     dagster_dev: bool = False  # loaded by dagster dev or dg dev (DAGSTER_IS_DEV_CLI)
+    pseudonym_key: str = field(default="", repr=False)  # a secret: never in a repr
     explicit: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
@@ -264,6 +273,12 @@ class Settings:
             if values[name]:
                 with _naming(name):
                     urls.web_url(values[name], secret_path=name == ALERT_WEBHOOK_URL)
+        if values[PSEUDONYM_KEY] and len(values[PSEUDONYM_KEY]) < PSEUDONYM_KEY_MIN_LENGTH:
+            # Never the value itself in the message: it is a secret.
+            raise SettingsError(
+                f"{PSEUDONYM_KEY}: {len(values[PSEUDONYM_KEY])} characters, expected at least "
+                f"{PSEUDONYM_KEY_MIN_LENGTH} (a random secret, e.g. `openssl rand -hex 32`)"
+            )
         if environ.get(EVENT_BATCH_SIZE):
             _integer(EVENT_BATCH_SIZE, environ[EVENT_BATCH_SIZE], 0, None)
         return cls(
@@ -296,8 +311,21 @@ class Settings:
             alert_webhook_url=values[ALERT_WEBHOOK_URL],
             ui_url=values[UI_URL].rstrip("/"),
             dagster_dev=bool(environ.get("DAGSTER_IS_DEV_CLI")),
+            pseudonym_key=values[PSEUDONYM_KEY],
             explicit=explicit,
         )
+
+    @property
+    def pseudonym_key_file(self) -> Path:
+        """Where the pseudonym key is kept when ``DATA_PLATFORM_PSEUDONYM_KEY`` is unset."""
+        return self.home / "pseudonym.key"
+
+    def pseudonym_secret(self) -> bytes:
+        """The pseudonym key: the setting's, else the key file's (made when missing). Raises
+        ``OSError`` when the file cannot be read or made."""
+        if self.pseudonym_key:
+            return self.pseudonym_key.encode()
+        return load_or_create_key(self.pseudonym_key_file)
 
     @property
     def warehouse(self) -> WarehouseLocation:

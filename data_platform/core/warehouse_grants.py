@@ -5,7 +5,9 @@
   views) and nothing else;
 - the *engineer* role (``DATA_PLATFORM_ENGINEER_ROLE``, default ``engineer``): a ``NOLOGIN``
   group role, a member of the analyst role, that also reads ``raw``, ``quarantine``,
-  ``staging`` and ``operations`` (the platform's run history and service levels);
+  ``staging``, ``operations`` (the platform's run history and service levels) and ``audit``
+  (the erasure requests: pseudonyms and counts, no personal data);
+- neither reads ``private`` (the pseudonym key's pads);
 - the platform's own role (the user of ``DATA_PLATFORM_WAREHOUSE_URL``) keeps ownership of
   every schema and relation, and so the only right to write.
 
@@ -31,8 +33,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 ANALYST_SCHEMAS = ("marts",)
-ENGINEER_SCHEMAS = ("raw", "quarantine", "staging", "operations")
-SCHEMAS = ANALYST_SCHEMAS + ENGINEER_SCHEMAS
+ENGINEER_SCHEMAS = ("raw", "quarantine", "staging", "operations", "audit")
+# The pseudonym key's pads (core/pseudonyms.py): the platform role's alone, no group reads it.
+PRIVATE_SCHEMAS = ("private",)
+SCHEMAS = ANALYST_SCHEMAS + ENGINEER_SCHEMAS + PRIVATE_SCHEMAS
 
 # A role name the settings accept: an unquoted PostgreSQL identifier, lower case (so the name
 # a person types in psql is the name the platform created), at most 63 bytes.
@@ -114,6 +118,8 @@ def grant_statements(roles: Roles, database: str) -> list[str]:
         # no-op), then exactly the reads each role has.
         statements += _no_access(schema, roles.analyst, roles.owner)
         statements += _no_access(schema, roles.engineer, roles.owner)
+        if schema in PRIVATE_SCHEMAS:
+            continue
         reader = roles.analyst if schema in ANALYST_SCHEMAS else roles.engineer
         statements += _reads(schema, reader, roles.owner)
     return statements

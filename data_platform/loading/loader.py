@@ -383,7 +383,7 @@ def load_daily(
     counts = loader.rows_by_day(days[0] - dt.timedelta(weeks=WEEKS), days[-1]) if days else {}
     history = _step_history(context.instance, dataset.asset_key, len(days))
     monitor = [
-        monitor_result(ROW_VOLUME_CHECK, row_volume(days, counts)),
+        monitor_result(ROW_VOLUME_CHECK, row_volume(days, counts, quality.monitor_min_median_rows)),
         monitor_result(
             STEP_DURATION_CHECK,
             step_duration(seconds, len(days), history, quality.monitor_min_extra_seconds),

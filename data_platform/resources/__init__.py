@@ -19,6 +19,7 @@ from data_platform.core.settings import (
     EVENTS_STREAM,
     EVENTS_URL,
     LAKE_URL,
+    PSEUDONYM_KEY,
     QUARANTINE_MAX_PERCENT,
     SHOP_DB_URL,
     UI_URL,
@@ -39,6 +40,7 @@ from data_platform.resources.events import (
     EventMessage,
 )
 from data_platform.resources.lake import LakeFile, LakeResource
+from data_platform.resources.pseudonyms import PseudonymKeyResource
 from data_platform.resources.quality_policy import QualityPolicy
 from data_platform.resources.shop_db import ShopDatabaseResource
 from data_platform.resources.warehouse import WarehouseResource
@@ -51,6 +53,7 @@ __all__ = [
     "EventMessage",
     "LakeFile",
     "LakeResource",
+    "PseudonymKeyResource",
     "QualityPolicy",
     "ShopDatabaseResource",
     "WarehouseDbtCliResource",
@@ -95,6 +98,9 @@ def platform_resources(settings: Settings) -> dict:
             if EVENTS_ACK_WAIT_SECONDS in settings.explicit
             else settings.events_ack_wait_seconds,
             lake=LakeResource(url=value(LAKE_URL, settings.lake_url)),
+        ),
+        "pseudonyms": PseudonymKeyResource(
+            key=value(PSEUDONYM_KEY, ""), key_file=str(settings.pseudonym_key_file)
         ),
         "alerts": AlertsResource(
             smtp_url=value(ALERT_SMTP_URL, settings.alert_smtp_url),

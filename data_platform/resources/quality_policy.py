@@ -36,6 +36,15 @@ class QualityPolicy(ConfigurableResource):
             "median (seconds of noise on a busy machine are not an anomaly)."
         ),
     )
+    monitor_min_median_rows: int = Field(
+        default=100,  # quality.monitor_rules.MIN_MEDIAN_ROWS (a sibling layer: not imported)
+        ge=1,
+        description=(
+            "Pipeline monitor: a day's row count is judged only when the median of its weekday "
+            "over the four weeks before is at least this many rows (smaller counts swing by "
+            "half without anything wrong)."
+        ),
+    )
     step_delay_seconds: float = Field(
         default=0.0,
         ge=0,

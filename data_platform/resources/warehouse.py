@@ -34,6 +34,7 @@ from dagster import ConfigurableResource, get_dagster_logger
 from pydantic import Field
 
 from data_platform.core.errors import is_transient, url_password
+from data_platform.core.pseudonyms import KEY_TABLE as PSEUDONYM_KEY_TABLE
 from data_platform.core.settings import WAREHOUSE_URL
 from data_platform.core.warehouse_url import DUCKDB, WarehouseLocation, parse_warehouse_url
 from data_platform.resources.faults import faults
@@ -95,6 +96,14 @@ class WarehouseResource(ConfigurableResource):
                 self._replace_duckdb(replacements)
             else:
                 self._replace_postgres(replacements)
+
+    def created(self) -> bool:
+        """Whether the warehouse exists yet: a DuckDB file is made by its first write (a
+        server database always exists once reached)."""
+        location = self.location
+        if location.engine != DUCKDB or location.path.startswith("md:"):  # md: MotherDuck
+            return True
+        return os.path.exists(location.path)
 
     def table_exists(self, schema: str, table: str) -> bool:
         location = self.location
@@ -200,6 +209,65 @@ class WarehouseResource(ConfigurableResource):
             try:
                 with engine.connect() as conn:
                     return [dict(row._mapping) for row in conn.execute(sa.text(sql))]
+            finally:
+                engine.dispose()
+
+    def execute(self, statements: list[str]) -> None:
+        """Run ``statements`` (SQL without parameters, the platform's own) in one transaction:
+        all of them or none. Raises a fault of :mod:`data_platform.resources.faults`."""
+        with self._faults("writing"):
+            if self.location.engine == DUCKDB:
+                with connect_duckdb(self.location.path) as conn:
+                    conn.execute("begin transaction")
+                    try:
+                        for statement in statements:
+                            conn.execute(statement)
+                        conn.execute("commit")
+                    except BaseException:
+                        conn.execute("rollback")
+                        raise
+                return
+            engine = sa.create_engine(self.location.sqlalchemy_url(), poolclass=sa.pool.NullPool)
+            try:
+                with engine.begin() as conn:
+                    for statement in statements:
+                        conn.exec_driver_sql(statement)
+            finally:
+                engine.dispose()
+
+    def store_pseudonym_pads(self, inner: str, outer: str) -> None:
+        """Keep the pseudonym key's two HMAC pads (hex, :func:`~data_platform.core.pseudonyms.
+        hmac_pads`) in ``private.pseudonym_key``, one row, replaced in one transaction; the
+        dbt macro ``pseudonym`` reads them. On PostgreSQL the schema ``private`` is the
+        platform role's alone (no grant to the analyst or engineer roles). Raises a fault of
+        :mod:`data_platform.resources.faults`."""
+        schema, table = PSEUDONYM_KEY_TABLE
+        statements = [
+            f"create schema if not exists {schema}",
+            f"create table if not exists {schema}.{table} (inner_pad text, outer_pad text)",
+            f"delete from {schema}.{table}",
+        ]
+        insert = f"insert into {schema}.{table} values ('{inner}', '{outer}')"
+        if not all(c in "0123456789abcdef" for c in inner + outer):
+            raise ValueError("a pad is hex digits only")
+        with self._faults("writing the pseudonym key"):
+            if self.location.engine == DUCKDB:
+                with connect_duckdb(self.location.path) as conn:
+                    conn.execute(statements[0])
+                    conn.execute(statements[1])
+                    rows = conn.execute(f"select inner_pad, outer_pad from {schema}.{table}")
+                    if rows.fetchall() == [(inner, outer)]:
+                        return  # the usual case: the same key as last time, nothing written
+                    conn.execute("begin transaction")
+                    conn.execute(statements[2])
+                    conn.execute(insert)
+                    conn.execute("commit")
+                return
+            engine = sa.create_engine(self.location.sqlalchemy_url(), poolclass=sa.pool.NullPool)
+            try:
+                with engine.begin() as conn:
+                    for statement in [*statements, insert]:
+                        conn.execute(sa.text(statement))
             finally:
                 engine.dispose()
 

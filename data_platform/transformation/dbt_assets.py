@@ -73,6 +73,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from data_platform.core.datasets import PII_TAG
 from data_platform.core.partitions import (
     DAILY_CRON,
     dbt_partition_env,
@@ -82,6 +83,7 @@ from data_platform.core.partitions import (
 from data_platform.loading.raw_asset import WAREHOUSE_POOL
 from data_platform.quality import freshness
 from data_platform.resources.dbt import WarehouseDbtCliResource, dbt_project
+from data_platform.resources.pseudonyms import PseudonymKeyResource
 from data_platform.resources.warehouse import WarehouseResource
 from data_platform.transformation.automation_conditions import (
     batch_model_condition,
@@ -151,6 +153,7 @@ class PlatformDbtTranslator(DagsterDbtTranslator):
         # and a selector file for a subset of more than 200 dbt nodes (this project has 89).
         spec = super().get_asset_spec(manifest, unique_id, project or self.project)
         node = manifest.get("nodes", {}).get(unique_id, {})
+        spec = with_personal_data_tags(spec, node)
         tags = node.get("tags", [])
         if OPERATIONS_TAG in tags:
             # Platform health: built on operations_job's schedule, no data freshness policy.
@@ -288,10 +291,44 @@ def contract_schema(node: Mapping[str, Any]) -> TableSchema | None:
         return None
     return TableSchema(
         columns=[
-            TableColumn(name, column.get("data_type") or "?", column.get("description"))
+            TableColumn(
+                name,
+                column.get("data_type") or "?",
+                column.get("description"),
+                tags=personal_data_tags(column),
+            )
             for name, column in node.get("columns", {}).items()
         ]
     )
+
+
+def personal_data_tags(column: Mapping[str, Any]) -> dict[str, str]:
+    """A dbt column's personal-data classification (YAML ``meta.pii``: ``direct`` or
+    ``quasi``) as the column tag the UI shows, ``{"pii": ...}``; ``{}`` when unclassified."""
+    pii = (column.get("meta") or {}).get(PII_TAG)
+    return {PII_TAG: str(pii)} if pii else {}
+
+
+def with_personal_data_tags(spec: AssetSpec, node: Mapping[str, Any]) -> AssetSpec:
+    """``spec`` with the classification of each of its documented columns among the column
+    tags of its ``dagster/column_schema`` (dagster-dbt carries only dbt's column tags)."""
+    schema = spec.metadata.get("dagster/column_schema")
+    columns = node.get("columns", {})
+    if schema is None or not any(personal_data_tags(c) for c in columns.values()):
+        return spec
+    tagged = TableSchema(
+        columns=[
+            TableColumn(
+                c.name,
+                c.type,
+                c.description,
+                c.constraints,
+                {**c.tags, **personal_data_tags(columns.get(c.name, {}))},
+            )
+            for c in schema.columns
+        ]
+    )
+    return spec.replace_attributes(metadata={**spec.metadata, "dagster/column_schema": tagged})
 
 
 def with_column_schemas(events: Iterable[Any], manifest: Mapping[str, Any]) -> Iterator[Any]:
@@ -343,12 +380,14 @@ def build_selected(
     config: DbtBuildConfig,
     warehouse: WarehouseResource,
     manifest: Mapping[str, Any],
+    pseudonyms: PseudonymKeyResource,
     env: Mapping[str, str] | None = None,
 ) -> Iterator[Any]:
     """``dbt build`` of an unpartitioned step's selected models (with the test selection of
     :func:`subset_indirect_selection`) and ``env``; its events as :func:`run_dbt` yields
     them, keeping dbt's partial parse for the next invocation."""
     args = build_args(config, indirect_selection=subset_indirect_selection(context))
+    warehouse.store_pseudonym_pads(*pseudonyms.pads())
     invocation = dbt.cli(args, env=env, context=context)
     try:
         yield from run_dbt(context, invocation, manifest, warehouse)
@@ -384,10 +423,11 @@ def build_dbt_assets(partitions_def: PartitionsDefinition):
         dbt: WarehouseDbtCliResource,
         config: DbtBuildConfig,
         warehouse: WarehouseResource,
+        pseudonyms: PseudonymKeyResource,
     ):
         """Builds (runs and tests) the selected unpartitioned models."""
         env = run_partition_env(context.run.tags)
-        yield from build_selected(context, dbt, config, warehouse, manifest, env)
+        yield from build_selected(context, dbt, config, warehouse, manifest, pseudonyms, env)
 
     @dbt_assets(
         name=DAILY_DBT_ASSETS,
@@ -401,12 +441,14 @@ def build_dbt_assets(partitions_def: PartitionsDefinition):
         dbt: WarehouseDbtCliResource,
         config: DbtBuildConfig,
         warehouse: WarehouseResource,
+        pseudonyms: PseudonymKeyResource,
     ):
         """Builds (runs and tests) the daily models for the run's partition window."""
         start, end = context.partition_time_window
         dbt_vars = dbt_partition_vars(start, end)
         invocation = dbt.cli(build_args(config), env=dbt_partition_env(dbt_vars), context=context)
         window = PartitionWindow.from_dbt_vars(dbt_vars)
+        warehouse.store_pseudonym_pads(*pseudonyms.pads())
         try:
             yield from run_dbt(context, invocation, manifest, warehouse, window)
         finally:
@@ -418,10 +460,11 @@ def build_dbt_assets(partitions_def: PartitionsDefinition):
         dbt: WarehouseDbtCliResource,
         config: DbtBuildConfig,
         warehouse: WarehouseResource,
+        pseudonyms: PseudonymKeyResource,
     ):
         """Builds (runs and tests) the selected stream models; ``fct_store_activity_5min``
         restates the windows of the events loaded since its last build."""
-        yield from build_selected(context, dbt, config, warehouse, manifest)
+        yield from build_selected(context, dbt, config, warehouse, manifest, pseudonyms)
 
     @dbt_assets(name=OPERATIONS_DBT_ASSETS, select=f"tag:{OPERATIONS_TAG}", **common)
     def transform_operations_dbt(
@@ -429,8 +472,9 @@ def build_dbt_assets(partitions_def: PartitionsDefinition):
         dbt: WarehouseDbtCliResource,
         config: DbtBuildConfig,
         warehouse: WarehouseResource,
+        pseudonyms: PseudonymKeyResource,
     ):
         """Builds (runs and tests) the operations models from the operations tables."""
-        yield from build_selected(context, dbt, config, warehouse, manifest)
+        yield from build_selected(context, dbt, config, warehouse, manifest, pseudonyms)
 
     return [transform_dbt, transform_daily_dbt, transform_stream_dbt, transform_operations_dbt]

@@ -79,7 +79,7 @@
         select
             order_id,
             row_number() over (
-                partition by customer_id order by ordered_at, order_id
+                partition by customer_key order by ordered_at, order_id
             ) as customer_order_number
         from {{ relation }}
     ) as numbered

@@ -5,10 +5,10 @@
 {{ config(meta={'dagster': {'ref': {'name': 'fct_customer_activity'}}}) }}
 
 select
-    activity.customer_id,
+    activity.customer_key,
     activity.order_count,
     customers.lifetime_order_count
 from {{ ref('fct_customer_activity') }} as activity
 inner join {{ ref('dim_customers') }} as customers
-    on customers.customer_id = activity.customer_id
+    on customers.customer_key = activity.customer_key
 where activity.order_count <> customers.lifetime_order_count

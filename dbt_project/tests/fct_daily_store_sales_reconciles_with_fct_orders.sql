@@ -10,7 +10,7 @@ with from_orders as (
         order_date,
         store_id,
         count(*) as order_count,
-        count(distinct customer_id) as customer_count,
+        count(distinct customer_key) as customer_count,
         {{ sum_money('subtotal') }} as revenue_pretax,
         {{ sum_money('tax_paid') }} as tax_collected,
         {{ sum_money('order_total') }} as revenue

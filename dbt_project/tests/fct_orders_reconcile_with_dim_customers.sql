@@ -11,17 +11,17 @@
 
 with from_orders as (
     select
-        customer_id,
+        customer_key,
         count(*) as order_count,
         {{ sum_money('subtotal') }} as spend_pretax,
         {{ sum_money('order_total') }} as spend
     from {{ ref('fct_orders') }}
-    group by customer_id
+    group by customer_key
 ),
 
 compared as (
     select
-        coalesce(customers.customer_id, from_orders.customer_id) as customer_id,
+        coalesce(customers.customer_key, from_orders.customer_key) as customer_key,
         customers.lifetime_order_count,
         coalesce(from_orders.order_count, 0) as fct_orders_order_count,
         customers.lifetime_spend_pretax,
@@ -29,7 +29,7 @@ compared as (
         customers.lifetime_spend,
         coalesce(from_orders.spend, 0) as fct_orders_spend
     from {{ ref('dim_customers') }} as customers
-    full outer join from_orders on from_orders.customer_id = customers.customer_id
+    full outer join from_orders on from_orders.customer_key = customers.customer_key
 )
 
 select *
@@ -40,7 +40,7 @@ where (
     or lifetime_spend is distinct from fct_orders_spend
 )
 {%- if partition_window() is not none %}
-  and customer_id in (
-      select customer_id from {{ ref('fct_orders') }} where {{ in_run_window('order_date') }}
+  and customer_key in (
+      select customer_key from {{ ref('fct_orders') }} where {{ in_run_window('order_date') }}
   )
 {%- endif %}

@@ -92,9 +92,9 @@ TWEETS = Dataset(
     "daily-partitioned by that day. One row per tweet.",
     columns=(
         key("id", "The tweet's id.", unique=True),
-        key("user_id", "The customer who tweeted (raw/customers)."),
+        key("user_id", "The customer who tweeted (raw/customers).", pii="direct"),
         timestamp("tweeted_at", "When it was tweeted, on the file's day"),
-        text("content", "The tweet's text.", TEXT_LENGTH, nullable=True),
+        text("content", "The tweet's text.", TEXT_LENGTH, nullable=True, pii="quasi"),
     ),
     key=("id",),
     event_time="tweeted_at",

@@ -26,10 +26,12 @@ from data_platform.loading.raw_asset import lake_files_check, raw_asset
 from data_platform.loading.versions import UPDATED_AT
 from data_platform.quality.raw_checks import SchemaReport
 from data_platform.resources.lake import LakeResource
+from data_platform.resources.pseudonyms import PseudonymKeyResource
 from data_platform.resources.quality_policy import QualityPolicy
 from data_platform.resources.shop_db import ShopDatabaseResource
 from data_platform.resources.warehouse import WarehouseResource
 from data_platform.sources.shop_db.datasets import CUSTOMERS, ORDER_ITEMS, ORDERS
+from data_platform.sources.shop_db.erased import anonymise_customers, erased_subjects
 from data_platform.sources.shop_db.tables import customers, order_items, orders
 
 EVENT_TIME = "_event_time"
@@ -190,6 +192,7 @@ def build_assets(settings: Settings) -> list[AssetsDefinition]:
         lake: LakeResource,
         warehouse: WarehouseResource,
         quality: QualityPolicy,
+        pseudonyms: PseudonymKeyResource,
     ) -> MaterializeResult:
         report = source_report(shop_db, customers)
         # Nothing can be selected from a table missing a column: the dataset is held back.
@@ -197,6 +200,9 @@ def build_assets(settings: Settings) -> list[AssetsDefinition]:
             batch, extracted = held_back_batch(CUSTOMERS, report.message), {}
         else:
             table, extracted = changed_customers(shop_db, warehouse, config.full_reload)
+            # Customers erased on request stay erased while the shop still holds them.
+            subjects = erased_subjects(warehouse)
+            table = anonymise_customers(table, pseudonyms.secret(), subjects)
             batch = table_batch(CUSTOMERS, table, report.source)
         context.log.info(f"raw.customers: {extracted}")
         return load_whole(context, CUSTOMERS, batch, lake, warehouse, quality, [report], extracted)

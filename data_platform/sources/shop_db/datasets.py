@@ -62,7 +62,7 @@ ORDERS = Dataset(
     "Orders of the shop database, one daily partition per ordered_at date. One row per order.",
     columns=(
         key("id", "The order's id (the shop's primary key).", unique=True),
-        key("customer", "The id of the customer who ordered (raw/customers)."),
+        key("customer", "The id of the customer who ordered (raw/customers).", pii="direct"),
         timestamp("ordered_at", "When the order was placed"),
         key("store_id", "The id of the store that took the order (raw/stores)."),
         cents("subtotal", "Price of the items before tax", MAX_ORDER_CENTS),

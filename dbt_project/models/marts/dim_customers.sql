@@ -15,8 +15,12 @@ order_summary as (
 )
 
 select
-    customers.customer_id,
-    customers.customer_name,
+    {{ pseudonym('customers.customer_id') }} as customer_key,
+    -- Generalised, never the address itself: the domain of the e-mail, the city, the first
+    -- three digits of the postcode (a US ZIP3 area).
+    lower(split_part(customers.email, '@', 2)) as email_domain,
+    customers.city,
+    left(customers.postcode, 3) as postcode_area,
     order_summary.first_order_date,
     order_summary.most_recent_order_date,
     cast(coalesce(order_summary.lifetime_order_count, 0) as bigint) as lifetime_order_count,

@@ -1,5 +1,5 @@
 with customers as (
-    select customer_id from {{ ref('dim_customers') }}
+    select customer_id from {{ ref('stg_customers') }}
 ),
 
 events as (
@@ -24,7 +24,7 @@ activity as (
 )
 
 select
-    customers.customer_id,
+    {{ pseudonym('customers.customer_id') }} as customer_key,
     cast(coalesce(activity.order_count, 0) as bigint) as order_count,
     cast(coalesce(activity.tweet_count, 0) as bigint) as tweet_count,
     cast(coalesce(activity.event_count, 0) as bigint) as event_count,

@@ -36,7 +36,7 @@ stores as (
 
 select
     orders.order_id,
-    orders.customer_id,
+    {{ pseudonym('orders.customer_id') }} as customer_key,
     orders.store_id,
     orders.ordered_at,
     orders.order_date,

@@ -185,7 +185,7 @@ def _simulate_arguments(commands) -> None:
         "--no-changes",
         dest="changes",
         action="store_false",
-        help="never change products' prices or stores' tax rates (default: about one an hour)",
+        help="never change prices, tax rates or customers (default: about one change an hour)",
     )
 
 

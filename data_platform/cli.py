@@ -181,6 +181,12 @@ def _simulate_arguments(commands) -> None:
     simulate.add_argument(
         "--out-of-order", action="store_true", help="shuffle each flush's messages"
     )
+    simulate.add_argument(
+        "--no-changes",
+        dest="changes",
+        action="store_false",
+        help="never change prices, tax rates or customers (default: about one change an hour)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -433,7 +439,7 @@ def _simulate(args, settings: Settings) -> int:
             f"--burst {args.burst}: expected at least 1, e.g. --burst 100000", exit_code=2
         )
     faults = Faults(args.late_share, args.duplicate_share, args.malformed_share, args.out_of_order)
-    options = Options(args.rate, args.duration, args.flush_seconds, args.seed, faults)
+    options = Options(args.rate, args.duration, args.flush_seconds, args.seed, faults, args.changes)
     with open_resources(settings, "lake", "shop_db", "events") as resources:
         if args.burst is not None:
             burst(resources, args.burst, options, say=lambda line: print(line, flush=True))

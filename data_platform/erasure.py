@@ -255,7 +255,7 @@ def _erase_marts(warehouse: WarehouseResource, customer_id: str, subject: str) -
     touched = 0
     targets = (
         ("dim_customers", "customer_key", subject, ("email_domain", "city", "postcode_area")),
-        ("dim_customers_history", "customer_id", customer_id, ("city", "postcode_area")),
+        ("dim_customers_history", "customer_key", subject, ("city", "postcode_area")),
     )
     for table, key, value, columns in targets:
         if not warehouse.table_exists("marts", table):

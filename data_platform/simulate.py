@@ -16,6 +16,14 @@ of the items' prices (integer cents), the tax is the subtotal times the store's 
 half up to a cent, and ``order_total = subtotal + tax_paid``. Anonymous visitors (no
 customer) browse and never check out.
 
+It also changes the shop now and then (``--no-changes``: never): on average
+:data:`CHANGES_PER_HOUR` changes an hour, each a product's price (5 to 15 % up or down, to 10
+cents) or an open store's tax rate (half a point up or down), written to the landing file with
+``updated_at`` = now (:mod:`data_platform.sources.landing.changes`), or a customer's move or
+new e-mail address, or the deletion of a customer without orders at their request, in the
+shop database (:mod:`data_platform.sources.shop_db.changes`). The next orders use the new
+figures, as the shop's tills would. :func:`make_change` is pure.
+
 On request it also makes what production makes by accident (:class:`Faults`): late events
 (event time 1 minute to 4 hours in the past), duplicates (the same payload as a second
 message), out-of-order publication (a flush's messages shuffled) and malformed messages (not
@@ -39,13 +47,16 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 
 import sqlalchemy as sa
 
 from data_platform.core.errors import PlatformError
 from data_platform.core.lake_layout import landing_reference_path
+from data_platform.sources.landing.changes import Change, apply_change
+from data_platform.sources.landing.datasets import MAX_TAX_RATE, PRODUCTS, STORES
+from data_platform.sources.shop_db.changes import CustomerChange, apply_customer_change
 from data_platform.sources.shop_db.tables import customers, order_items, orders
 
 EVENT_TYPES = (
@@ -71,6 +82,13 @@ CONVERSION = 0.5
 VISIT_SECONDS = 120
 LATE_SECONDS = (60, 4 * 3600)
 STATUS_SECONDS = 10
+# Changes an hour, on average: a few a day, as a shop's back office and customers make them.
+CHANGES_PER_HOUR = 1.0
+# Shares of changes: a price, a tax rate, a customer's deletion; the rest are customers'
+# moves and new e-mail addresses.
+PRICE_CHANGE_SHARE = 0.35
+TAX_CHANGE_SHARE = 0.1
+DELETION_SHARE = 0.05
 _SEED_HINT = "run `data-platform seed --years 1` (or `data-platform seed --from-csv DIR`) first"
 
 
@@ -93,6 +111,9 @@ class Shop:
     customers: tuple[str, ...]
     stores: tuple[Store, ...]
     products: tuple[Product, ...]
+    # Customers without orders: the only ones the simulator deletes at their request (a
+    # customer with orders is the erasure's to pseudonymise, not the simulator's to drop).
+    without_orders: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,6 +149,11 @@ def load_shop(resources, now: dt.datetime) -> Shop:
         raise PlatformError(f"no customers in the shop database: {_SEED_HINT}", exit_code=2)
     with shop_db.engine().connect() as conn:
         ids = tuple(conn.execute(sa.select(customers.c.id).order_by(customers.c.id)).scalars())
+        without_orders = ids
+        if shop_db.has_table(orders.name):
+            ordering = sa.select(orders.c.customer).distinct()
+            quiet = sa.select(customers.c.id).where(customers.c.id.not_in(ordering))
+            without_orders = tuple(sorted(conn.execute(quiet).scalars()))
 
     def rows(dataset: str) -> list[dict]:
         path = landing_reference_path(dataset)
@@ -151,7 +177,7 @@ def load_shop(resources, now: dt.datetime) -> Shop:
         raise PlatformError(
             f"the seeded shop has no {', '.join(missing)}: {_SEED_HINT}", exit_code=2
         )
-    return Shop(ids, stores, products)
+    return Shop(ids, stores, products, without_orders)
 
 
 def tax_cents(subtotal: int, rate: float) -> int:
@@ -337,13 +363,15 @@ def publish_events(payloads: list[bytes], broker) -> None:
 @dataclass(frozen=True)
 class Options:
     """The command's options: ``rate`` orders per minute, ``duration`` seconds (None: until
-    stopped), ``flush_seconds``, ``seed`` (None: fresh randomness), ``faults``."""
+    stopped), ``flush_seconds``, ``seed`` (None: fresh randomness), ``faults``, ``changes``
+    (reference changes at :data:`CHANGES_PER_HOUR`)."""
 
     rate: float = 3.0
     duration: float | None = None
     flush_seconds: float = 2.0
     seed: int | None = None
     faults: Faults = Faults()
+    changes: bool = True
 
 
 def _status(totals: Counter, started: float) -> str:
@@ -367,6 +395,8 @@ def run(
     (a broker restarting) is kept and published with the next one, and the last flush is
     done before returning. Says a status line every :data:`STATUS_SECONDS`."""
     rng = random.Random(options.seed)
+    # Its own randomness: the visits of a seeded run stay the same with changes on or off.
+    change_rng = random.Random(None if options.seed is None else options.seed + 1)
     shop = load_shop(resources, clock())
     # Visits per minute for the rate of orders (a share of visits converts).
     visits_per_minute = options.rate / (CUSTOMER_SHARE * CONVERSION)
@@ -392,6 +422,10 @@ def run(
         last = now
         n = int(carry)
         carry -= n
+        if options.changes and change_rng.random() < CHANGES_PER_HOUR * wait / 3600:
+            change, shop = make_change(change_rng, shop, now)
+            say(f"simulate: {apply_any_change(resources, change)}")
+            totals["changes"] += 1
         batch = simulate_visits(n, now, rng, shop, options.faults)
         waiting.events += batch.events
         waiting.orders += batch.orders
@@ -415,6 +449,51 @@ def run(
             next_status = time.monotonic() + STATUS_SECONDS
         if stopping:
             return totals
+
+
+def make_change(
+    rng: random.Random, shop: Shop, now: dt.datetime
+) -> tuple[Change | CustomerChange, Shop]:
+    """A change at ``now`` and the shop after it (pure): a product's price, an open store's
+    tax rate, a customer's move or new e-mail address, or (rarely) the deletion of a
+    customer without orders at their request (module docstring)."""
+    at = now.astimezone(dt.UTC).replace(tzinfo=None)
+    pick = rng.random()
+    if pick < PRICE_CHANGE_SHARE:
+        product = rng.choice(shop.products)
+        factor = 1 + rng.choice((-1, 1)) * rng.uniform(0.05, 0.15)
+        price = max(10, round(product.price * factor / 10) * 10)
+        products = tuple(Product(p.sku, price) if p == product else p for p in shop.products)
+        change = Change(PRODUCTS, product.sku, at, {"price": price})
+        return change, replace(shop, products=products)
+    if pick < PRICE_CHANGE_SHARE + TAX_CHANGE_SHARE:
+        store = rng.choice(shop.stores)
+        step = rng.choice((-0.005, 0.005))
+        rate = round(min(MAX_TAX_RATE, max(0.0, store.tax_rate + step)), 4)
+        stores = tuple(Store(s.id, rate) if s == store else s for s in shop.stores)
+        return Change(STORES, store.id, at, {"tax_rate": rate}), replace(shop, stores=stores)
+    # A version number from the time: a later change gets later details.
+    version = int(at.timestamp())
+    if pick >= 1 - DELETION_SHARE and shop.without_orders:
+        gone = rng.choice(shop.without_orders)
+        after = replace(
+            shop,
+            customers=tuple(c for c in shop.customers if c != gone),
+            without_orders=tuple(c for c in shop.without_orders if c != gone),
+        )
+        return CustomerChange(gone, "delete", at), after
+    kind = "move" if rng.random() < 0.6 else "email"
+    return CustomerChange(rng.choice(shop.customers), kind, at, version), shop
+
+
+def apply_any_change(resources, change: Change | CustomerChange) -> str:
+    """Write ``change`` to its source; what it did, in a few words."""
+    if isinstance(change, CustomerChange):
+        apply_customer_change(resources["shop_db"], change)
+        return f"customer {change.customer_id}: {change.kind} (updated_at {change.at})"
+    path = apply_change(resources["lake"], change)
+    values = ", ".join(f"{k} {v}" for k, v in change.set.items())
+    return f"{path}: {change.dataset.name} {change.key}: {values} (updated_at {change.at})"
 
 
 def burst(

@@ -131,7 +131,8 @@ def compute_marts(csv_dir: str | Path, pseudonym_key: bytes) -> dict[str, list[d
     store_name = {s["id"]: s["name"] for s in raw["raw_stores"]}
 
     # ---- items aggregated per order (unknown skus count as items, cost 0)
-    per_order = defaultdict(lambda: {"items": 0, "food": 0, "drink": 0, "cost": 0})
+    empty = {"items": 0, "food": 0, "drink": 0, "cost": 0, "margin": 0}
+    per_order = defaultdict(lambda: dict(empty))
     for it in raw["raw_items"]:
         agg = per_order[it["order_id"]]
         ptype = products.get(it["sku"], {}).get("type")
@@ -139,6 +140,10 @@ def compute_marts(csv_dir: str | Path, pseudonym_key: bytes) -> dict[str, list[d
         agg["food"] += ptype == "jaffle"
         agg["drink"] += ptype == "beverage"
         agg["cost"] += supply_cents[it["sku"]] if it["sku"] in products else 0
+        if it["sku"] in products:
+            # One version per product here: its price is the price of every day.
+            agg["margin"] += products[it["sku"]]["price"] - supply_cents[it["sku"]]
+    tax_rate = {s["id"]: s["tax_rate"] for s in raw["raw_stores"]}
 
     # ---- customer order sequence: by ordered_at, then order id (string)
     by_customer: dict[str, list[dict]] = defaultdict(list)
@@ -152,7 +157,7 @@ def compute_marts(csv_dir: str | Path, pseudonym_key: bytes) -> dict[str, list[d
 
     fct_orders = []
     for o in orders:
-        agg = per_order.get(o["id"], {"items": 0, "food": 0, "drink": 0, "cost": 0})
+        agg = per_order.get(o["id"], empty)
         fct_orders.append(
             {
                 "order_id": o["id"],
@@ -167,6 +172,8 @@ def compute_marts(csv_dir: str | Path, pseudonym_key: bytes) -> dict[str, list[d
                 "food_item_count": agg["food"],
                 "drink_item_count": agg["drink"],
                 "supply_cost": dollars(agg["cost"]),
+                "gross_margin": dollars(agg["margin"]),
+                "tax_rate": tax_rate.get(o["store_id"]),
                 "is_food_order": agg["food"] > 0,
                 "is_drink_order": agg["drink"] > 0,
                 "customer_order_number": order_number[o["id"]],

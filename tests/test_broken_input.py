@@ -188,7 +188,8 @@ class Sources:
 
 
 def _products_line(s: Sources, extra: str) -> list[str]:
-    return [*s.csv_lines("products"), extra]
+    # The row's updated_at (the contract requires one) is the seeded rows'.
+    return [*s.csv_lines("products"), f"{extra},2018-09-01 00:00:00"]
 
 
 def _supplies_plus(s: Sources, row: str) -> list[str]:

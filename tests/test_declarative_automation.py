@@ -158,14 +158,15 @@ def test_reference_fed_parents_follow_models_to_tagged_sources():
     }
     assert reference_fed_parents(manifest, "model.p.fct") == ["model.p.int_priced"]
     assert reference_fed_parents(manifest, "model.p.stg_orders") == []
-    # This project's daily facts: priced by the products, named by the stores.
+    # This project's daily facts: priced by the products and taxed by the stores of the day,
+    # named by the stores.
     real = json.loads(dbt_project.manifest_path.read_text())
     parents = {
         name: [p.split(".")[-1] for p in reference_fed_parents(real, f"model.data_platform.{name}")]
         for name in ("fct_orders", "fct_daily_store_sales")
     }
     assert parents == {
-        "fct_orders": ["int_order_items_priced"],
+        "fct_orders": ["dim_stores_history", "int_order_items_priced"],
         "fct_daily_store_sales": ["stg_stores"],
     }
 

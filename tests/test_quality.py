@@ -40,7 +40,10 @@ def context(**overrides) -> Context:
 
 
 def test_csv_reader_keeps_every_record_with_its_line():
-    data = b"sku,name,type,price,description\nA,a,jaffle,100,x\nB,b,jaffle\n\nC,c,beverage,1,\n"
+    data = (
+        b"sku,name,type,price,description,updated_at\nA,a,jaffle,100,x,2018-09-01 00:00:00\n"
+        b"B,b,jaffle\n\nC,c,beverage,1,,2018-09-01 00:00:00\n"
+    )
     parsed = read_csv(data, "p.csv", landing.PRODUCTS.source_schema.names)
     assert parsed.lines == [2, 3, 5]
     assert [f.rule for f in parsed.failures[1]] == ["field_count"]
@@ -53,7 +56,8 @@ def test_csv_reader_reports_drift_and_delimiters():
     parsed = read_csv(b"id;name;opened_at;tax_rate\n1;a;2018-01-01;0.1\n", "s.csv", names)
     assert not parsed.usable and parsed.missing_columns == names
     assert "';'-delimited" in parsed.file_error
-    parsed = read_csv(b"id,name,opened_at,tax_rate,city\n1,a,2018-01-01,0.1,x\n", "s.csv", names)
+    data = b"id,name,opened_at,tax_rate,updated_at,city\n1,a,2018-01-01,0.1,2018-01-01,x\n"
+    parsed = read_csv(data, "s.csv", names)
     assert parsed.usable and parsed.added_columns == ["city"]
 
 

@@ -30,6 +30,7 @@ import pytest
 
 from data_platform.core.child_process import DBT_WRAPPER
 from data_platform.core.pseudonyms import hmac_pads
+from data_platform.loading.versions import versions_schema
 from data_platform.resources.dbt import WarehouseDbtCliResource, dbt_project
 from data_platform.resources.warehouse import Replacement, WarehouseResource
 from data_platform.sources import DATASETS
@@ -188,6 +189,14 @@ def write_shop(warehouse: WarehouseResource, orders: list[dict]) -> None:
     for name, schema in schemas.items():
         batch = pa.Table.from_pylist(rows.get(name, []), schema=schema)
         warehouse.replace(Replacement("raw", name, batch))
+    # The versioned datasets' versions too, as a first load leaves them: each row created.
+    for dataset in (d for d in DATASETS if d.versioned):
+        created = [
+            {**r, "_change": "created", "_loaded_at": opened, "_load_id": "write_shop"}
+            for r in rows.get(dataset.name, [])
+        ]
+        batch = pa.Table.from_pylist(created, schema=versions_schema(dataset))
+        warehouse.replace(Replacement("raw", dataset.versions_table, batch))
 
 
 def dbt_build(url: str, target: Path, *args: str) -> None:

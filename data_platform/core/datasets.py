@@ -105,6 +105,9 @@ class Dataset:
     row_rules: tuple[RowRule, ...] = ()
     cadence: Cadence = "daily"
     composite_unique: bool = field(default=False)  # the key is unique as a whole
+    # Unpartitioned, with an ``updated_at`` column: every version loaded is kept in
+    # ``raw.<name>_versions`` beside the current rows (data_platform.loading.versions).
+    versioned: bool = False
 
     @property
     def partitioned(self) -> bool:
@@ -113,6 +116,11 @@ class Dataset:
     @property
     def table(self) -> str:
         return f"{RAW_SCHEMA}.{self.name}"
+
+    @property
+    def versions_table(self) -> str:
+        """The append-only table of every version loaded (``versioned`` datasets)."""
+        return f"{self.name}_versions"
 
     @property
     def asset_key(self) -> AssetKey:

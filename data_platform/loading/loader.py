@@ -76,6 +76,13 @@ from data_platform.core.lake_layout import (
     run_manifest_path,
 )
 from data_platform.core.partitions import chunk_days, days_in_window
+from data_platform.loading.versions import (
+    LOAD_ID,
+    keys_of,
+    latest_versions,
+    version_changes,
+    versions_path,
+)
 from data_platform.quality.monitor_rules import (
     HISTORY_RUNS,
     MAX_JUDGED_DAYS,
@@ -141,6 +148,7 @@ class Loader:
         self.loaded_at = dt.datetime.now(dt.UTC)
         self.tally = Tally()
         self.written: list[dict] = []
+        self.versions_metadata: dict[str, int] = {}
 
     def load(self, batch: Batch, reports: list[SchemaReport]) -> Screening:
         """Screen and write one batch; add its figures to the run's tally."""
@@ -212,6 +220,8 @@ class Loader:
             replacements = [Replacement(QUARANTINE_SCHEMA_NAME, dataset.name, screening.quarantine)]
             if loaded:
                 replacements.insert(0, Replacement(RAW_SCHEMA, dataset.name, screening.clean))
+                if dataset.versioned:
+                    replacements.append(self._versions(stage, batch, screening))
             return replacements
         for day, part in _split_by_day(screening.clean, loaded):
             stage.write_parquet(raw_partition_path(dataset.name, day), part)
@@ -228,6 +238,36 @@ class Loader:
             ),
         ]
 
+    def _versions(self, stage: LakeStage, batch: Batch, screening: Screening) -> Replacement:
+        """The load's new versions (:mod:`data_platform.loading.versions`): staged in the lake
+        when there are any, and the warehouse replacement of this run's versions."""
+        dataset = self.dataset
+        key = dataset.key[0]
+        previous = None
+        if self.warehouse.table_exists(RAW_SCHEMA, dataset.name):
+            rows = self.warehouse.query(f'select * from "{RAW_SCHEMA}"."{dataset.name}"')
+            names = dataset.source_schema.names
+            previous = {r[key]: {n: r.get(n) for n in names} for r in rows}
+        changes = version_changes(
+            dataset,
+            screening.clean,
+            keys_of(batch.rows, dataset),
+            latest_versions(self.warehouse, dataset, self.run_id),
+            previous,
+            self.loaded_at,
+            self.run_id,
+        )
+        self.versions_metadata = changes.metadata()
+        path = versions_path(dataset, self.run_id)
+        _write_or_delete(stage, path, changes.rows)
+        return Replacement(
+            RAW_SCHEMA,
+            dataset.versions_table,
+            changes.rows,
+            key_column=LOAD_ID,
+            keys=(self.run_id,),
+        )
+
     def result(self, metadata: dict, monitor: Sequence[AssetCheckResult] = ()) -> MaterializeResult:
         """The materialization with the three check results (and the monitor's, if given)."""
         tally, dataset = self.tally, self.dataset
@@ -240,6 +280,7 @@ class Loader:
             "warehouse_table": dataset.table,
             "quarantine_table": f"{QUARANTINE_SCHEMA_NAME}.{dataset.name}",
             **self._lake_files(),
+            **self.versions_metadata,
             **metadata,
         }
         return MaterializeResult(
@@ -377,12 +418,14 @@ def load_whole(
     warehouse: WarehouseResource,
     quality: QualityPolicy,
     schema_reports: list[SchemaReport] = (),
+    extracted: dict | None = None,
 ) -> MaterializeResult:
     """Replace an unpartitioned dataset in the lake and the warehouse with the clean rows of
-    ``batch`` (unless held back)."""
+    ``batch`` (unless held back); ``extracted`` tells how the source was read (metadata)."""
     loader = Loader(context.run.run_id, context.log, dataset, lake, warehouse, quality)
     screening = loader.load(batch, list(schema_reports))
     metadata = {
+        **(extracted or {}),
         "source": batch.sources[0] if batch.sources else "",
         "lake_path": MetadataValue.path(raw_table_path(dataset.name)),
     }

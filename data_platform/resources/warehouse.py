@@ -106,6 +106,10 @@ class WarehouseResource(ConfigurableResource):
         return os.path.exists(location.path)
 
     def table_exists(self, schema: str, table: str) -> bool:
+        location = self.location
+        path = location.path or ""
+        if location.engine == DUCKDB and ":" not in path and not os.path.exists(path):
+            return False  # a fresh warehouse file: the first write creates it
         rows = self.query(
             "select count(*) as n from information_schema.tables "
             f"where table_schema = '{_identifier(schema)}' and table_name = '{_identifier(table)}'"

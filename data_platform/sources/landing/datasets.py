@@ -3,6 +3,10 @@
 Reference data (products, stores, supplies) arrives as one CSV per dataset and is replaced in
 full when a new file lands (``landing/<dataset>/<dataset>.csv``); tweets arrive as one JSON
 Lines file per day (``landing/tweets/YYYY-MM-DD.jsonl``) and are daily-partitioned by that day.
+
+Products and stores carry ``updated_at`` and are versioned: every load appends what changed
+since the previous one (a new or changed ``updated_at``, a key missing from the new file) to
+``raw.<dataset>_versions`` (see :mod:`data_platform.loading.versions`).
 """
 
 from __future__ import annotations
@@ -39,9 +43,11 @@ PRODUCTS = Dataset(
         ),
         cents("price", "Price before tax", MAX_PRICE_CENTS),
         text("description", "The menu's description.", TEXT_LENGTH, nullable=True),
+        timestamp("updated_at", "When the product's row last changed, naive UTC"),
     ),
     key=("sku",),
     cadence="on_delivery",
+    versioned=True,
 )
 
 STORES = Dataset(
@@ -57,9 +63,11 @@ STORES = Dataset(
             "Sales tax as a fraction (0.06 = 6 %), at most 25 %.",
             checks=(pandera.Check.ge(0), pandera.Check.le(MAX_TAX_RATE)),
         ),
+        timestamp("updated_at", "When the store's row last changed, naive UTC"),
     ),
     key=("id",),
     cadence="on_delivery",
+    versioned=True,
 )
 
 SUPPLIES = Dataset(

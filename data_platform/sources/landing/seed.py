@@ -30,6 +30,10 @@ from data_platform.core.sources import Resources, SeedInput, SeedSummary, SeedWr
 from data_platform.loading.file_formats import BOM, CsvTable, read_csv_strictly
 from data_platform.sources.landing.datasets import DAILY, REFERENCE, TWEETS
 
+UPDATED_AT = "updated_at"
+# jafgen's first simulated day: the seed's products and stores date from it (moved with the
+# history).
+JAFGEN_FIRST_DAY = dt.datetime(2018, 9, 1)
 SEED_FILES = tuple(f"raw_{d.name}.csv" for d in (*REFERENCE, *DAILY))
 
 
@@ -43,7 +47,9 @@ def seed(csv_dir: Path) -> SeedInput:
     timestamps of the reference files (a store's ``opened_at``) shift, their rows all kept;
     every other byte of those files stays as given."""
     references = {
-        dataset: read_csv_strictly(csv_dir / f"raw_{dataset.name}.csv", dataset.source_schema)
+        dataset: read_csv_strictly(
+            csv_dir / f"raw_{dataset.name}.csv", _given_schema(csv_dir, dataset)
+        )
         for dataset in REFERENCE
     }
     tweets = read_csv_strictly(csv_dir / f"raw_{TWEETS.name}.csv", TWEETS.source_schema, False)
@@ -54,7 +60,10 @@ def seed(csv_dir: Path) -> SeedInput:
         files: dict[str, bytes] = {}
         for dataset, read in references.items():
             path = landing_reference_path(dataset.name)
-            files[path] = _moved_csv(read, dataset, move) if move.moves else read.data
+            data = _moved_csv(read, dataset, move) if move.moves else read.data
+            if dataset.versioned and _lacks_updated_at(read):
+                data = _with_updated_at(data, move.moved(JAFGEN_FIRST_DAY))
+            files[path] = data
         for day, lines in sorted(_tweets_by_day(tweets.rows, times, move).items()):
             files[landing_daily_path(TWEETS.name, day)] = "".join(lines).encode()
 
@@ -65,6 +74,42 @@ def seed(csv_dir: Path) -> SeedInput:
         return write
 
     return SeedInput(days, moved)
+
+
+def _given_schema(csv_dir: Path, dataset: Dataset) -> pa.Schema:
+    """The columns to read of ``raw_<dataset>.csv``: the contract's, but a versioned file as
+    jafgen writes it (without ``updated_at``) is read without one, given at write time."""
+    schema = dataset.source_schema
+    if not dataset.versioned:
+        return schema
+    try:
+        first = (csv_dir / f"raw_{dataset.name}.csv").read_bytes().removeprefix(BOM)
+        line = first.decode("utf-8", errors="replace").splitlines()[:1]
+        header = [name.strip() for name in next(csv.reader(line), [])]
+    except (OSError, csv.Error):
+        header = []  # the strict read reports what is wrong with the file
+    if UPDATED_AT in header or not header:
+        return schema
+    return pa.schema([f for f in schema if f.name != UPDATED_AT])
+
+
+def _lacks_updated_at(read: CsvTable) -> bool:
+    return not read.rows or UPDATED_AT not in read.rows[0]
+
+
+def _with_updated_at(data: bytes, at: dt.datetime) -> bytes:
+    """The CSV ``data`` with a last column ``updated_at`` of ``at`` on every row: jafgen's
+    products and stores have no change time, so the seed dates every row to the history's
+    first day (the first version of a key is valid from the beginning anyway)."""
+    text = data.removeprefix(BOM).decode("utf-8")
+    rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    if not rows:
+        return data
+    value = at.isoformat(sep=" ")
+    rows = [rows[0] + [UPDATED_AT]] + [row + [value] for row in rows[1:] if "".join(row).strip()]
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\r\n" if "\r\n" in text else "\n").writerows(rows)
+    return out.getvalue().encode()
 
 
 def _tweet_times(tweets: CsvTable) -> list[dt.datetime]:

@@ -1,7 +1,7 @@
 """The shop database's raw datasets: customers, orders and order items, one contract each.
 
 Orders and order items are daily-partitioned by the order's ``ordered_at`` date; customers are
-extracted in full on every run (the table is small).
+captured by change on every run (by ``updated_at``, deletions by their ids; versioned).
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ def _total_adds_up(rows: pa.Table) -> pa.ChunkedArray:
 
 CUSTOMERS = Dataset(
     "customers",
-    "Customers of the shop database, extracted in full on every run. One row per customer, "
+    "Customers of the shop database, captured by change (updated_at) on every run, every "
+    "version kept in raw.customers_versions. One row per customer, "
     "with how to reach them: personal data, classified per column (see Pii); the marts hold "
     "none of it but a keyed pseudonym and generalised values.",
     columns=(
@@ -53,6 +54,7 @@ CUSTOMERS = Dataset(
         timestamp("updated_at", "When the shop last changed the customer's row"),
     ),
     key=("id",),
+    versioned=True,
 )
 
 ORDERS = Dataset(

@@ -23,10 +23,15 @@ order_items as (
         count(*) as item_count,
         sum(case when is_food_item then 1 else 0 end) as food_item_count,
         sum(case when is_drink_item then 1 else 0 end) as drink_item_count,
-        sum(supply_cost) as supply_cost
+        sum(supply_cost) as supply_cost,
+        sum(gross_margin) as gross_margin
     from {{ ref('int_order_items_priced') }}
     where {{ in_partition_window('order_date') }}
     group by order_id
+),
+
+stores as (
+    select store_id, tax_rate, valid_from, valid_to from {{ ref('dim_stores_history') }}
 )
 
 select
@@ -42,6 +47,8 @@ select
     cast(coalesce(order_items.food_item_count, 0) as bigint) as food_item_count,
     cast(coalesce(order_items.drink_item_count, 0) as bigint) as drink_item_count,
     cast(coalesce(order_items.supply_cost, 0) as decimal(18, 2)) as supply_cost,
+    cast(coalesce(order_items.gross_margin, 0) as decimal(18, 2)) as gross_margin,
+    stores.tax_rate,
     coalesce(order_items.food_item_count, 0) > 0 as is_food_order,
     coalesce(order_items.drink_item_count, 0) > 0 as is_drink_order,
     -- Numbered within the window here; the post-hook carries the numbering across the history.
@@ -52,3 +59,5 @@ select
     ) as customer_order_number
 from orders
 left join order_items on order_items.order_id = orders.order_id
+left join stores
+    on stores.store_id = orders.store_id and {{ valid_at('stores', 'orders.ordered_at') }}

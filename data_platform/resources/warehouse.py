@@ -8,7 +8,9 @@ One setting, ``DATA_PLATFORM_WAREHOUSE_URL``, picks the engine and where it live
 Raw loads go through :class:`WarehouseResource`: DuckDB through its own connection,
 PostgreSQL through ADBC (Arrow batches streamed with ``COPY``). Both replace a partition's rows
 (raw and quarantine together) in one transaction, so a reader sees the old rows or the new
-ones, never a mix.
+ones, never a mix. A column the contract has and the table lacks (a table an earlier version
+of the platform created) is added in that transaction, null in the rows already there:
+contracts grow by adding columns, and a state folder keeps working across the upgrade.
 
 Faults follow the one retry policy (:mod:`data_platform.resources.faults`): every error comes
 out redacted, as a transient fault (retried by the step's ``RetryPolicy``) or a permanent one
@@ -284,6 +286,21 @@ class WarehouseResource(ConfigurableResource):
                             f"create table if not exists {r.target} as "
                             f"select * from incoming_{number} limit 0"
                         )
+                        have = {
+                            name
+                            for (name,) in conn.execute(
+                                "select column_name from information_schema.columns where "
+                                "table_schema = ? and table_name = ?",
+                                [r.schema, r.table],
+                            ).fetchall()
+                        }
+                        for name, kind in conn.execute(
+                            f"select column_name, column_type from (describe incoming_{number})"
+                        ).fetchall():
+                            if name not in have:
+                                conn.execute(
+                                    f'alter table {r.target} add column "{_identifier(name)}" {kind}'
+                                )
                         if delete := r.delete_statement():
                             conn.execute(delete)
                         conn.execute(
@@ -302,6 +319,18 @@ class WarehouseResource(ConfigurableResource):
                 for r in replacements:
                     cursor.execute(f'create schema if not exists "{r.schema}"')
                     # An empty batch creates the table with the batch's types if it is missing.
+                    cursor.execute(
+                        "select column_name from information_schema.columns where "
+                        f"table_schema = '{_identifier(r.schema)}' and "
+                        f"table_name = '{_identifier(r.table)}'"
+                    )
+                    have = {name for (name,) in cursor.fetchall()}
+                    for column in r.batch.schema if have else ():
+                        if column.name not in have:
+                            cursor.execute(
+                                f'alter table {r.target} add column "{_identifier(column.name)}" '
+                                f"{_postgres_type(column.type)}"
+                            )
                     cursor.adbc_ingest(
                         r.table, r.batch.slice(0, 0), "create_append", db_schema_name=r.schema
                     )
@@ -321,6 +350,25 @@ class WarehouseResource(ConfigurableResource):
 
         with adbc_driver_postgresql.dbapi.connect(self.location.libpq_url()) as conn:
             yield conn
+
+
+def _postgres_type(kind: pa.DataType) -> str:
+    """The PostgreSQL type ADBC gives an Arrow type when it creates a table (for a column a
+    newer contract adds to a table an older one created)."""
+    if pa.types.is_timestamp(kind):
+        return "timestamptz" if kind.tz else "timestamp"
+    for test, name in (
+        (pa.types.is_string, "text"),
+        (pa.types.is_large_string, "text"),
+        (pa.types.is_int64, "bigint"),
+        (pa.types.is_int32, "integer"),
+        (pa.types.is_float64, "double precision"),
+        (pa.types.is_boolean, "boolean"),
+        (pa.types.is_date32, "date"),
+    ):
+        if test(kind):
+            return name
+    raise ValueError(f"no PostgreSQL column type for Arrow {kind}")
 
 
 @dataclass(frozen=True)

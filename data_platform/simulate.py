@@ -18,7 +18,8 @@ customer) browse and never check out.
 
 It also changes the shop now and then (``--no-changes``: never): on average
 :data:`CHANGES_PER_HOUR` changes an hour, each a product's price (5 to 15 % up or down, to 10
-cents) or an open store's tax rate (half a point up or down), written to the landing file with
+cents), an open store's tax rate (half a point up or down) or a supply's cost (5 to 25 %, in
+every product using the supply), written to the landing file with
 ``updated_at`` = now (:mod:`data_platform.sources.landing.changes`), or a customer's move or
 new e-mail address, or the deletion of a customer without orders at their request, in the
 shop database (:mod:`data_platform.sources.shop_db.changes`). The next orders use the new
@@ -55,7 +56,7 @@ import sqlalchemy as sa
 from data_platform.core.errors import PlatformError
 from data_platform.core.lake_layout import landing_reference_path
 from data_platform.sources.landing.changes import Change, apply_change
-from data_platform.sources.landing.datasets import MAX_TAX_RATE, PRODUCTS, STORES
+from data_platform.sources.landing.datasets import MAX_TAX_RATE, PRODUCTS, STORES, SUPPLIES
 from data_platform.sources.shop_db.changes import CustomerChange, apply_customer_change
 from data_platform.sources.shop_db.tables import customers, order_items, orders
 
@@ -84,10 +85,11 @@ LATE_SECONDS = (60, 4 * 3600)
 STATUS_SECONDS = 10
 # Changes an hour, on average: a few a day, as a shop's back office and customers make them.
 CHANGES_PER_HOUR = 1.0
-# Shares of changes: a price, a tax rate, a customer's deletion; the rest are customers'
-# moves and new e-mail addresses.
+# Shares of changes: a price, a tax rate, a supply's cost, a customer's deletion; the rest are
+# customers' moves and new e-mail addresses.
 PRICE_CHANGE_SHARE = 0.35
 TAX_CHANGE_SHARE = 0.1
+SUPPLY_COST_SHARE = 0.1
 DELETION_SHARE = 0.05
 _SEED_HINT = "run `data-platform seed --years 1` (or `data-platform seed --from-csv DIR`) first"
 
@@ -105,8 +107,15 @@ class Product:
 
 
 @dataclass(frozen=True)
+class Supply:
+    id: str
+    cost: int  # cents, per product made (the same in every product using the supply)
+
+
+@dataclass(frozen=True)
 class Shop:
-    """What visits are made of: customer ids, stores open now, products with their prices."""
+    """What visits are made of: customer ids, stores open now, products with their prices;
+    and what changes make use of: the supplies' costs."""
 
     customers: tuple[str, ...]
     stores: tuple[Store, ...]
@@ -114,6 +123,7 @@ class Shop:
     # Customers without orders: the only ones the simulator deletes at their request (a
     # customer with orders is the erasure's to pseudonymise, not the simulator's to drop).
     without_orders: tuple[str, ...] = ()
+    supplies: tuple[Supply, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -168,6 +178,9 @@ def load_shop(resources, now: dt.datetime) -> Shop:
         if dt.datetime.fromisoformat(r["opened_at"]) <= naive_now
     )
     products = tuple(Product(r["sku"], int(r["price"])) for r in rows("products"))
+    # One cost per supply id (jafgen lists a supply once per product, at the same cost).
+    costs = {r["id"]: int(r["cost"]) for r in rows("supplies")}
+    supplies = tuple(Supply(i, c) for i, c in sorted(costs.items()))
     if not ids or not stores or not products:
         missing = [
             n
@@ -177,7 +190,7 @@ def load_shop(resources, now: dt.datetime) -> Shop:
         raise PlatformError(
             f"the seeded shop has no {', '.join(missing)}: {_SEED_HINT}", exit_code=2
         )
-    return Shop(ids, stores, products, without_orders)
+    return Shop(ids, stores, products, without_orders, supplies)
 
 
 def tax_cents(subtotal: int, rate: float) -> int:
@@ -455,8 +468,9 @@ def make_change(
     rng: random.Random, shop: Shop, now: dt.datetime
 ) -> tuple[Change | CustomerChange, Shop]:
     """A change at ``now`` and the shop after it (pure): a product's price, an open store's
-    tax rate, a customer's move or new e-mail address, or (rarely) the deletion of a
-    customer without orders at their request (module docstring)."""
+    tax rate, a supply's cost (in every product using it), a customer's move or new e-mail
+    address, or (rarely) the deletion of a customer without orders at their request (module
+    docstring)."""
     at = now.astimezone(dt.UTC).replace(tzinfo=None)
     pick = rng.random()
     if pick < PRICE_CHANGE_SHARE:
@@ -472,6 +486,13 @@ def make_change(
         rate = round(min(MAX_TAX_RATE, max(0.0, store.tax_rate + step)), 4)
         stores = tuple(Store(s.id, rate) if s == store else s for s in shop.stores)
         return Change(STORES, store.id, at, {"tax_rate": rate}), replace(shop, stores=stores)
+    if pick < PRICE_CHANGE_SHARE + TAX_CHANGE_SHARE + SUPPLY_COST_SHARE and shop.supplies:
+        supply = rng.choice(shop.supplies)
+        factor = 1 + rng.choice((-1, 1)) * rng.uniform(0.05, 0.25)
+        cost = max(1, round(supply.cost * factor))
+        supplies = tuple(Supply(s.id, cost) if s == supply else s for s in shop.supplies)
+        change = Change(SUPPLIES, (supply.id,), at, {"cost": cost})
+        return change, replace(shop, supplies=supplies)
     # A version number from the time: a later change gets later details.
     version = int(at.timestamp())
     if pick >= 1 - DELETION_SHARE and shop.without_orders:
@@ -493,7 +514,8 @@ def apply_any_change(resources, change: Change | CustomerChange) -> str:
         return f"customer {change.customer_id}: {change.kind} (updated_at {change.at})"
     path = apply_change(resources["lake"], change)
     values = ", ".join(f"{k} {v}" for k, v in change.set.items())
-    return f"{path}: {change.dataset.name} {change.key}: {values} (updated_at {change.at})"
+    key = change.key if isinstance(change.key, str) else " ".join(change.key)
+    return f"{path}: {change.dataset.name} {key}: {values} (updated_at {change.at})"
 
 
 def burst(

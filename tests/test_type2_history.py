@@ -5,11 +5,13 @@ valid from the beginning), then a sequence of changes to the landing files, each
 a run of the platform's ``all_assets_job`` (in-process, on the state folder's own instance)
 over the reference ingests and the models between them and ``fct_orders``:
 
-1. a price change on 2018-09-15, a tax-rate change on 2018-09-20, a new product, a customer
-   moving and another changing e-mail address; then a backfill of 2018-09-10..2018-10-15:
-   the price change falls inside the backfilled range;
-2. later changes (the price again on 2018-10-01, the tax rate on 2018-10-05, the new product
-   deleted, the customer moving again, a customer deleted at their request); then a re-run
+1. a price change on 2018-09-15, a tax-rate change on 2018-09-20, a supply's cost change on
+   2018-09-17 (in every product using it), a new product, a customer moving and another
+   changing e-mail address; then a backfill of 2018-09-10..2018-10-15: the price and cost
+   changes fall inside the backfilled range;
+2. later changes (the price again on 2018-10-01, the tax rate on 2018-10-05, the supply's
+   cost again, a supply taken out of one product, the new product deleted, the customer
+   moving again, a customer deleted at their request); then a re-run
    of the old partition 2018-09-16 alone: its figures stay those of its day, and the
    customers' load reads only the rows changed since the previous one;
 3. the days after the later changes, re-run, reading every customer (the full reload): their
@@ -18,7 +20,8 @@ over the reference ingests and the models between them and ``fct_orders``:
 After each step the history dimensions and the facts the run built are compared with what
 plain Python derives from the change log this test applied and the seeded CSVs (no SQL, no
 reading of the models' own logic): every version's interval, the current rows, each order's
-gross margin (its items' prices of that moment less supply costs) and tax rate, and
+gross margin (its items' prices of that moment less the supply costs of that moment) and tax
+rate, and
 ``raw.customers`` against the shop's table.
 """
 
@@ -39,7 +42,7 @@ from data_platform.core.partitions import partition_range_tags
 from data_platform.core.pseudonyms import pseudonym
 from data_platform.core.settings import HOME, Settings
 from data_platform.sources.landing.changes import Change, apply_change
-from data_platform.sources.landing.datasets import PRODUCTS, STORES
+from data_platform.sources.landing.datasets import PRODUCTS, STORES, SUPPLIES
 from data_platform.sources.shop_db.changes import CustomerChange, apply_customer_change
 from data_platform.sources.shop_db.people import contact_details
 from data_platform.sources.shop_db.tables import customers
@@ -51,9 +54,17 @@ T = dt.datetime
 BEGINNING = T(1900, 1, 1)
 FCT_ORDERS = AssetKey(["marts", "fct_orders"])
 CUSTOMERS = AssetKey(["raw", "customers"])
-REFERENCE = (AssetKey(["raw", "products"]), AssetKey(["raw", "stores"]))
+REFERENCE = (
+    AssetKey(["raw", "products"]),
+    AssetKey(["raw", "stores"]),
+    AssetKey(["raw", "supplies"]),
+)
 VERSIONED = (*REFERENCE, CUSTOMERS)
-CURRENT = [AssetKey(["staging", f"stg_{name}"]) for name in ("customers", "products", "stores")]
+CURRENT = [
+    AssetKey(["staging", f"stg_{name}"]) for name in ("customers", "products", "stores", "supplies")
+]
+# The as-is dimension the products' history is compared with.
+DIM_PRODUCTS = AssetKey(["marts", "dim_products"])
 HISTORY_DIMS = [
     AssetKey(["marts", f"dim_{name}_history"]) for name in ("customers", "products", "stores")
 ]
@@ -78,7 +89,9 @@ class History:
         self.selection = sorted(
             (
                 AssetSelection.assets(*VERSIONED).downstream()
-                & AssetSelection.assets(FCT_ORDERS, *HISTORY_DIMS, *CURRENT).upstream()
+                & AssetSelection.assets(
+                    FCT_ORDERS, DIM_PRODUCTS, *HISTORY_DIMS, *CURRENT
+                ).upstream()
                 & (BATCH_MODELS | AssetSelection.assets(*VERSIONED))
             ).resolve(graph)
         )
@@ -141,6 +154,53 @@ class History:
             versions.append({**latest, **change.set, "_from": BEGINNING if first else change.at})
         return out
 
+    def supply_versions(self) -> dict[tuple, list[dict]]:
+        """Each (supply, sku)'s versions: the seeded row, then each change of the log that
+        names it, by its whole key or by its supply id alone (every product using it)."""
+        out: dict[tuple, list[dict]] = {
+            (row["id"], row["sku"]): [dict(row, _from=BEGINNING)]
+            for row in self.raw["raw_supplies"]
+        }
+        for change in (c for c in self.log if getattr(c, "dataset", None) is SUPPLIES):
+            for key, versions in out.items():
+                if key[: len(change.key)] != tuple(change.key):
+                    continue
+                if change.delete:
+                    versions[-1]["_deleted"] = True
+                    continue
+                versions.append({**versions[-1], **change.set, "_from": change.at})
+        return out
+
+    def supply_cents_at(self, sku: str, at: T) -> int:
+        """The product's supply cost at ``at``: its supplies' costs valid then. A supply taken
+        out of the product counts until the load that found it gone (the source does not say
+        when), which is after every order of these tests."""
+        return sum(
+            int(self.value_at(versions, "cost", at))
+            for (_, s), versions in self.supply_versions().items()
+            if s == sku
+        )
+
+    def expected_supplies_history(self) -> dict[tuple, dict]:
+        return intervals(
+            {f"{i}/{s}": v for (i, s), v in self.supply_versions().items()},
+            lambda v: {"supply_cost": dollars(int(v["cost"]))},
+        )
+
+    def assert_supplies_history(self) -> None:
+        rows = self.query(
+            "select *, supply_id || '/' || sku as k from staging.int_supplies_history"
+        )
+        got = {(r["k"], r["valid_from"]): r for r in rows}
+        expected = self.expected_supplies_history()
+        assert set(got) == set(expected)
+        for at, want in expected.items():
+            if want["is_deleted"]:
+                want = {**want, "valid_to": got[at]["valid_to"]}
+                started, ended = self.deleted_between[tuple(at[0].split("/"))]
+                assert started <= got[at]["valid_to"] <= ended
+            assert {k: got[at][k] for k in want} == want, at
+
     def value_at(self, versions: list[dict], column: str, at: T):
         valid = [v for v in versions if v["_from"] <= at]
         return valid[-1][column] if valid else None
@@ -154,9 +214,6 @@ class History:
     def expected_orders(self, first: dt.date, last: dt.date) -> dict[str, dict]:
         products = self.versions(PRODUCTS, self.raw["raw_products"], "sku")
         stores = self.versions(STORES, self.raw["raw_stores"], "id")
-        supply = defaultdict(int)
-        for s in self.raw["raw_supplies"]:
-            supply[s["sku"]] += s["cost"]
         items = defaultdict(list)
         for item in self.raw["raw_items"]:
             items[item["order_id"]].append(item["sku"])
@@ -166,7 +223,7 @@ class History:
             if not first <= at.date() <= last:
                 continue
             margin = sum(
-                int(self.value_at(products[sku], "price", at)) - supply[sku]
+                int(self.value_at(products[sku], "price", at)) - self.supply_cents_at(sku, at)
                 for sku in items[order["id"]]
             )
             rate = self.value_at(stores[order["store_id"]], "tax_rate", at)
@@ -243,7 +300,11 @@ class History:
             for (cid, at), row in self.expected_customers_history().items()
         }
         self.deleted_between.update(
-            {pseudonym(secret, k): v for k, v in list(self.deleted_between.items())}
+            {
+                pseudonym(secret, k): v
+                for k, v in list(self.deleted_between.items())
+                if isinstance(k, str)  # a supply's key is a tuple: not a customer
+            }
         )
         self.assert_history("dim_customers_history", "customer_key", expected)
         # raw.customers is the shop's table as it is now, row for row, after loads of changes.
@@ -317,7 +378,14 @@ def test_history_and_point_in_time_follow_the_change_log(history):
     # The full run saw every seeded row once: one version each, valid from the beginning.
     history.assert_products_history()
     history.assert_stores_history()
+    history.assert_supplies_history()
     history.assert_customers()
+    supply = "SUP-001"  # in every jaffle
+    costs = {s["cost"] for s in history.raw["raw_supplies"] if s["id"] == supply}
+    assert len(costs) == 1 and sum(s["id"] == supply for s in history.raw["raw_supplies"]) > 1
+    cost = costs.pop()
+    # Another supply, taken out of one product later.
+    taken_out = next((s["id"], s["sku"]) for s in history.raw["raw_supplies"] if s["id"] != supply)
 
     # 1. Changes, then a backfill whose range holds the price change.
     history.change(
@@ -329,12 +397,14 @@ def test_history_and_point_in_time_follow_the_change_log(history):
         ),
         Change(PRODUCTS, sku, T(2018, 9, 15, 12), {"price": 1250}),
         Change(STORES, busiest, T(2018, 9, 20), {"tax_rate": 0.065}),
+        Change(SUPPLIES, (supply,), T(2018, 9, 17, 7, 45), {"cost": cost + 3}),
         CustomerChange(mover, "move", T(2018, 9, 14, 10), 1),
         CustomerChange(writer, "email", T(2018, 9, 18, 16), 1),
     )
     history.run("2018-09-10", "2018-10-15")
     history.assert_products_history()
     history.assert_stores_history()
+    history.assert_supplies_history()
     history.assert_customers()
     history.assert_orders(D(2018, 9, 1), D(2018, 10, 15))  # before 09-10: no change yet
     before_rerun = history.query("select * from marts.fct_orders order by order_id")
@@ -344,6 +414,8 @@ def test_history_and_point_in_time_follow_the_change_log(history):
         Change(PRODUCTS, sku, T(2018, 10, 1), {"price": 990}),
         Change(STORES, busiest, T(2018, 10, 5, 9, 30), {"tax_rate": 0.07}),
         Change(PRODUCTS, NEW_SKU, T(2018, 10, 6), delete=True),
+        Change(SUPPLIES, (supply,), T(2018, 10, 4), {"cost": cost - 2}),
+        Change(SUPPLIES, taken_out, T(2018, 10, 4), delete=True),
         CustomerChange(mover, "move", T(2018, 10, 2), 2),
         CustomerChange(leaver, "delete", T(2018, 10, 3)),
     )
@@ -353,6 +425,7 @@ def test_history_and_point_in_time_follow_the_change_log(history):
     assert history.rows_extracted() == 2
     history.assert_products_history()
     history.assert_stores_history()
+    history.assert_supplies_history()
     history.assert_customers()
     history.assert_orders(D(2018, 9, 16), D(2018, 9, 16))
     # The re-run changed nothing of its day (the later changes are later) nor of others.
@@ -376,5 +449,12 @@ def test_history_and_point_in_time_follow_the_change_log(history):
     )
     seeded = len(history.raw["raw_products"])
     assert {r["c"]: r["n"] for r in kinds} == {"created": seeded + 1, "changed": 2, "deleted": 1}
+    # A supply's cost change is a version in every product using it.
+    uses = sum(s["id"] == supply for s in history.raw["raw_supplies"])
+    kinds = history.query(
+        "select _change as c, count(*) as n from raw.supplies_versions group by 1"
+    )
+    rows = len(history.raw["raw_supplies"])
+    assert {r["c"]: r["n"] for r in kinds} == {"created": rows, "changed": 2 * uses, "deleted": 1}
     live = {r["sku"] for r in history.query("select sku from raw.products")}
     assert NEW_SKU not in live and len(live) == seeded

@@ -78,6 +78,7 @@ from data_platform.core.lake_layout import (
 from data_platform.core.partitions import chunk_days, days_in_window
 from data_platform.loading.versions import (
     LOAD_ID,
+    key_of,
     keys_of,
     latest_versions,
     version_changes,
@@ -242,12 +243,11 @@ class Loader:
         """The load's new versions (:mod:`data_platform.loading.versions`): staged in the lake
         when there are any, and the warehouse replacement of this run's versions."""
         dataset = self.dataset
-        key = dataset.key[0]
         previous = None
         if self.warehouse.table_exists(RAW_SCHEMA, dataset.name):
             rows = self.warehouse.query(f'select * from "{RAW_SCHEMA}"."{dataset.name}"')
             names = dataset.source_schema.names
-            previous = {r[key]: {n: r.get(n) for n in names} for r in rows}
+            previous = {key_of(r, dataset): {n: r.get(n) for n in names} for r in rows}
         changes = version_changes(
             dataset,
             screening.clean,

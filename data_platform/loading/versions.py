@@ -1,13 +1,14 @@
 """Change capture of versioned datasets: every version a load saw, kept append-only.
 
-A versioned dataset (``Dataset.versioned``: products, stores; one key column and an
-``updated_at``) keeps two tables in the warehouse:
+A versioned dataset (``Dataset.versioned``: customers, products, stores, supplies; a key of
+one or more columns and an ``updated_at``) keeps two tables in the warehouse:
 
 - ``raw.<name>``: the current state, one row per live key, replaced by each load as before;
 - ``raw.<name>_versions``: append-only, one row per version a load saw and one per deletion.
   Columns: the dataset's own (nullable: a deletion carries only its key), then
   ``_change`` (``created``: a key not live before; ``changed``: a new ``updated_at``;
-  ``deleted``: a live key missing from the source), ``_loaded_at`` (when the load ran, naive
+  ``deleted``: a live key missing from the source; a deletion carries the key's columns only),
+  ``_loaded_at`` (when the load ran, naive
   UTC; a deletion's only time: the source says nothing of when a row went) and
   ``_load_id`` (the run that loaded it).
 
@@ -57,6 +58,10 @@ def versions_path(dataset: Dataset, load_id: str) -> str:
     return f"{RAW}/{dataset.versions_table}/{load_id}.parquet"
 
 
+# A key's values as text, in the order of ``Dataset.key`` (a one-column key is a 1-tuple).
+Key = tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class Latest:
     """A key's latest entry in the versions table: its ``updated_at``, or deleted."""
@@ -84,28 +89,33 @@ class Changes:
         }
 
 
-def latest_versions(warehouse, dataset: Dataset, except_load: str) -> dict[str, Latest]:
+def latest_versions(warehouse, dataset: Dataset, except_load: str) -> dict[Key, Latest]:
     """Each key's latest entry in ``raw.<name>_versions``, leaving out the rows of load
     ``except_load`` (the running one, on a retry); empty before the first load."""
     if not warehouse.table_exists(RAW_SCHEMA, dataset.versions_table):
         return {}
-    key = dataset.key[0]
+    keys = ", ".join(f'"{k}"' for k in dataset.key)
     load = except_load.replace("'", "''")
     rows = warehouse.query(
-        f'select "{key}" as k, "{UPDATED_AT}" as u, "{CHANGE}" as c from ('
-        f'select *, row_number() over (partition by "{key}" order by "{LOADED_AT}" desc, '
-        f'"{LOAD_ID}" desc) as n from "{RAW_SCHEMA}"."{dataset.versions_table}" '
-        f"where \"{LOAD_ID}\" <> '{load}') as ranked where n = 1"
+        f'select {keys}, "{UPDATED_AT}" as _u, "{CHANGE}" as _c from ('
+        f'select *, row_number() over (partition by {keys} order by "{LOADED_AT}" desc, '
+        f'"{LOAD_ID}" desc) as _n from "{RAW_SCHEMA}"."{dataset.versions_table}" '
+        f"where \"{LOAD_ID}\" <> '{load}') as ranked where _n = 1"
     )
-    return {r["k"]: Latest(r["u"], r["c"] == DELETED) for r in rows}
+    return {key_of(r, dataset): Latest(r["_u"], r["_c"] == DELETED) for r in rows}
+
+
+def key_of(row: dict, dataset: Dataset) -> Key:
+    """The key of ``row`` (a dict of the dataset's columns), as text."""
+    return tuple(str(row[k]) for k in dataset.key)
 
 
 def version_changes(
     dataset: Dataset,
     rows: pa.Table,
-    live_keys: set[str],
-    latest: dict[str, Latest],
-    previous: dict[str, dict] | None,
+    live_keys: set[Key],
+    latest: dict[Key, Latest],
+    previous: dict[Key, dict] | None,
     loaded_at: dt.datetime,
     load_id: str,
 ) -> Changes:
@@ -115,30 +125,31 @@ def version_changes(
     the source holds, its quarantined rows' too: a row held in quarantine was not deleted).
     ``previous`` (the current rows before the load, by key) counts the rows changed without
     a new ``updated_at``."""
-    key = dataset.key[0]
     schema = versions_schema(dataset)
     naive = loaded_at.astimezone(dt.UTC).replace(tzinfo=None)
     out: list[dict] = []
     created = changed = silent = 0
     for row in rows.select(dataset.source_schema.names).to_pylist():
-        before = latest.get(row[key])
+        key = key_of(row, dataset)
+        before = latest.get(key)
         if before is None or before.deleted:
             out.append({**row, CHANGE: CREATED})
             created += 1
         elif before.updated_at != row[UPDATED_AT]:
             out.append({**row, CHANGE: CHANGED})
             changed += 1
-        elif previous is not None and previous.get(row[key], row) != row:
+        elif previous is not None and previous.get(key, row) != row:
             silent += 1
     gone = sorted(k for k, v in latest.items() if not v.deleted and k not in live_keys)
-    out += [{key: k, CHANGE: DELETED} for k in gone]
+    out += [{**dict(zip(dataset.key, k, strict=True)), CHANGE: DELETED} for k in gone]
     for entry in out:
         entry[LOADED_AT], entry[LOAD_ID] = naive, load_id
     table = pa.Table.from_pylist(out, schema) if out else schema.empty_table()
     return Changes(table, created, changed, len(gone), silent)
 
 
-def keys_of(rows: pa.Table, dataset: Dataset) -> set[str]:
-    """The non-null keys of ``rows``, as text."""
-    column = rows[dataset.key[0]].drop_null()
-    return set(pc.cast(column, pa.string()).to_pylist())
+def keys_of(rows: pa.Table, dataset: Dataset) -> set[Key]:
+    """The keys of ``rows`` with no null part, as text."""
+    columns = [pc.cast(rows[k], pa.string()) for k in dataset.key]
+    keys = zip(*(c.to_pylist() for c in columns), strict=True)
+    return {k for k in keys if None not in k}

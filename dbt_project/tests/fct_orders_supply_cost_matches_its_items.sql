@@ -1,19 +1,31 @@
 {#-
   An order's supply cost and item count are those of its items: one row of stg_order_items per
-  item, priced with its product's supply cost in dim_products. Checked over the run's
-  partition window: a run that changes the products or supplies restates only its window.
+  item, each priced with its product's supplies valid when the order was placed
+  (int_supplies_history). Checked over the run's partition window: a run that changes the
+  products or supplies restates only its window.
 -#}
 {{ config(meta={'dagster': {'ref': {'name': 'fct_orders'}}}) }}
 
-with items as (
+with costs as (
     select
+        items.order_item_id,
         items.order_id,
-        count(*) as item_count,
-        {{ sum_money('products.supply_cost') }} as supply_cost
+        coalesce(sum(supplies.supply_cost), 0) as supply_cost
     from {{ ref('stg_order_items') }} as items
-    left join {{ ref('dim_products') }} as products on products.sku = items.sku
+    inner join {{ ref('stg_orders') }} as placed on placed.order_id = items.order_id
+    left join {{ ref('int_supplies_history') }} as supplies
+        on supplies.sku = items.sku and {{ valid_at('supplies', 'placed.ordered_at') }}
     where {{ in_run_window('items.order_date') }}
-    group by items.order_id
+    group by items.order_item_id, items.order_id
+),
+
+items as (
+    select
+        order_id,
+        count(*) as item_count,
+        {{ sum_money('supply_cost') }} as supply_cost
+    from costs
+    group by order_id
 )
 
 select

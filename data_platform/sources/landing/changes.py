@@ -25,12 +25,15 @@ UPDATED_AT = "updated_at"
 
 @dataclass(frozen=True)
 class Change:
-    """One change of a reference dataset at ``at`` (naive UTC): the row of ``key`` gets the
-    values ``set`` (a new row when the key is not there: then ``set`` gives every column), or
-    is removed (``delete``)."""
+    """One change of a reference dataset at ``at`` (naive UTC): the row of ``key`` (its
+    value, or a tuple of values in the order of ``Dataset.key`` for a key of several columns,
+    as text) gets the values ``set`` (a new row when the key is not there: then ``set`` gives
+    every other column), or is removed (``delete``). A shorter tuple, the first columns of a
+    key, changes every row it matches (``("SUP-001",)``: the supply in every product using
+    it); a row is added only by its whole key."""
 
     dataset: Dataset
-    key: str
+    key: str | tuple[str, ...]
     at: dt.datetime
     set: dict[str, object] = field(default_factory=dict)
     delete: bool = False
@@ -42,23 +45,30 @@ def edit_csv(data: bytes, change: Change) -> bytes:
     text = data.removeprefix(BOM).decode("utf-8")
     rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
     header = [name.strip() for name in rows[0]]
-    key = header.index(change.dataset.key[0])
+    key_columns = [header.index(name) for name in change.dataset.key]
+    wanted = (change.key,) if isinstance(change.key, str) else tuple(change.key)
     unknown = [name for name in change.set if name not in header]
     if unknown:
         raise ValueError(f"{change.dataset.name}: no column {', '.join(unknown)}")
     values = {**change.set, UPDATED_AT: change.at.isoformat(sep=" ")}
     body = [row for row in rows[1:] if "".join(row).strip()]
-    found = [i for i, row in enumerate(body) if row[key] == change.key]
+    found = [
+        i
+        for i, row in enumerate(body)
+        if tuple(row[k] for k in key_columns[: len(wanted)]) == wanted
+    ]
     if change.delete:
         if not found:
             raise KeyError(f"{change.dataset.name}: no row {change.key} to delete")
-        del body[found[0]]
+        body = [row for i, row in enumerate(body) if i not in found]
     elif found:
-        row = body[found[0]]
-        for name, value in values.items():
-            row[header.index(name)] = _text(value)
+        for i in found:
+            for name, value in values.items():
+                body[i][header.index(name)] = _text(value)
+    elif len(wanted) < len(key_columns):
+        raise KeyError(f"{change.dataset.name}: no row {change.key} to change")
     else:
-        new = {**values, change.dataset.key[0]: change.key}
+        new = {**values, **dict(zip(change.dataset.key, wanted, strict=True))}
         body.append([_text(new.get(name)) for name in header])
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n" if "\r\n" in text else "\n")

@@ -4,9 +4,10 @@ Reference data (products, stores, supplies) arrives as one CSV per dataset and i
 full when a new file lands (``landing/<dataset>/<dataset>.csv``); tweets arrive as one JSON
 Lines file per day (``landing/tweets/YYYY-MM-DD.jsonl``) and are daily-partitioned by that day.
 
-Products and stores carry ``updated_at`` and are versioned: every load appends what changed
-since the previous one (a new or changed ``updated_at``, a key missing from the new file) to
-``raw.<dataset>_versions`` (see :mod:`data_platform.loading.versions`).
+Products, stores and supplies carry ``updated_at`` and are versioned: every load appends what
+changed since the previous one (a new or changed ``updated_at``, a key missing from the new
+file) to ``raw.<dataset>_versions`` (see :mod:`data_platform.loading.versions`); a supply's
+key is its id and sku together.
 """
 
 from __future__ import annotations
@@ -80,10 +81,12 @@ SUPPLIES = Dataset(
         cents("cost", "Cost of the supply per product made", MAX_PRICE_CENTS),
         Column("perishable", pa.bool_(), "Whether the supply perishes (true/false)."),
         key("sku", "The product that uses the supply (raw/products)."),
+        timestamp("updated_at", "When the supply's row last changed, naive UTC"),
     ),
     key=("id", "sku"),
     composite_unique=True,
     cadence="on_delivery",
+    versioned=True,
 )
 
 TWEETS = Dataset(

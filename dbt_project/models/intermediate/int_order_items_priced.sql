@@ -1,7 +1,8 @@
 {#-
   Items with their product as it was when the order was placed (dim_products_history, valid
-  at the order's ordered_at): its type flags and price of that day; the supply cost is the
-  product's current one (supplies keep no history): the building block of the order facts.
+  at the order's ordered_at): its type flags and price of that day, and its supply cost of
+  that moment (the supplies of int_supplies_history valid then, summed): the building block
+  of the order facts.
 -#}
 with items as (
     select
@@ -19,7 +20,13 @@ products as (
 ),
 
 supply_costs as (
-    select sku, supply_cost from {{ ref('dim_products') }}
+    select
+        items.order_item_id,
+        sum(supplies.supply_cost) as supply_cost
+    from items
+    inner join {{ ref('int_supplies_history') }} as supplies
+        on supplies.sku = items.sku and {{ valid_at('supplies', 'items.ordered_at') }}
+    group by items.order_item_id
 )
 
 select
@@ -30,9 +37,9 @@ select
     products.is_food_item,
     products.is_drink_item,
     products.price,
-    supply_costs.supply_cost,
-    products.price - supply_costs.supply_cost as gross_margin
+    cast(coalesce(supply_costs.supply_cost, 0) as decimal(18, 2)) as supply_cost,
+    cast(products.price - coalesce(supply_costs.supply_cost, 0) as decimal(18, 2)) as gross_margin
 from items
 left join products
     on products.sku = items.sku and {{ valid_at('products', 'items.ordered_at') }}
-left join supply_costs on supply_costs.sku = items.sku
+left join supply_costs on supply_costs.order_item_id = items.order_item_id

@@ -19,27 +19,42 @@ products as (
     select * from {{ ref('dim_products_history') }}
 ),
 
-supply_costs as (
+-- One pass: the supplies are summed per item in the same grouping as its own columns, so a
+-- fact's partition window on order_date reaches below the sum (a separate per-item sum
+-- joined back would be computed over every item of the history on every daily run).
+priced as (
     select
         items.order_item_id,
-        sum(supplies.supply_cost) as supply_cost
+        items.order_id,
+        items.order_date,
+        items.sku,
+        products.is_food_item,
+        products.is_drink_item,
+        products.price,
+        coalesce(sum(supplies.supply_cost), 0) as supply_cost
     from items
-    inner join {{ ref('int_supplies_history') }} as supplies
+    left join products
+        on products.sku = items.sku and {{ valid_at('products', 'items.ordered_at') }}
+    left join {{ ref('int_supplies_history') }} as supplies
         on supplies.sku = items.sku and {{ valid_at('supplies', 'items.ordered_at') }}
-    group by items.order_item_id
+    group by
+        items.order_item_id,
+        items.order_id,
+        items.order_date,
+        items.sku,
+        products.is_food_item,
+        products.is_drink_item,
+        products.price
 )
 
 select
-    items.order_item_id,
-    items.order_id,
-    items.order_date,
-    items.sku,
-    products.is_food_item,
-    products.is_drink_item,
-    products.price,
-    cast(coalesce(supply_costs.supply_cost, 0) as decimal(18, 2)) as supply_cost,
-    cast(products.price - coalesce(supply_costs.supply_cost, 0) as decimal(18, 2)) as gross_margin
-from items
-left join products
-    on products.sku = items.sku and {{ valid_at('products', 'items.ordered_at') }}
-left join supply_costs on supply_costs.order_item_id = items.order_item_id
+    order_item_id,
+    order_id,
+    order_date,
+    sku,
+    is_food_item,
+    is_drink_item,
+    price,
+    cast(supply_cost as decimal(18, 2)) as supply_cost,
+    cast(price - supply_cost as decimal(18, 2)) as gross_margin
+from priced

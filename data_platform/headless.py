@@ -49,14 +49,16 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import psutil
 from dagster import (
     AssetCheckSeverity,
+    AssetKey,
     DagsterInstance,
     DagsterRunStatus,
     Definitions,
@@ -164,19 +166,23 @@ def execute(
     partitions: tuple[dt.date, dt.date] | None = None,
     *,
     lock_wait_seconds: float = RUN_LOCK_WAIT_SECONDS,
+    assets: Sequence[AssetKey] | None = None,
+    progress_stream: TextIO | None = None,
 ) -> RunSummary:
     """Execute the job in-process over ``partitions`` (first and last day, inclusive), or over
-    every partition present in the data, once the run in progress on the state folder (if any)
-    has ended, and after marking failed the runs whose process died.
+        every partition present in the data, once the run in progress on the state folder (if any)
+        has ended, and after marking failed the runs whose process died. With ``assets`` (keys of
+        unpartitioned assets), only those and their checks, and no partitions. The progress goes
+    to ``progress_stream`` (default ``sys.stdout``).
 
-    Raises ``ValueError`` for days outside the daily partitions (before
-    ``DATA_PLATFORM_PARTITION_START`` or after yesterday), and ``PlatformError`` if another
-    run still holds the state folder after ``lock_wait_seconds``."""
+        Raises ``ValueError`` for days outside the daily partitions (before
+        ``DATA_PLATFORM_PARTITION_START`` or after yesterday), and ``PlatformError`` if another
+        run still holds the state folder after ``lock_wait_seconds``."""
     run_id = str(uuid.uuid4())
     with run_lock(settings.home, run_id, wait_seconds=lock_wait_seconds):
         instance = instance or DagsterInstance.get()
         fail_dead_runs(instance)
-        return _execute(settings, job_name, instance, partitions, run_id)
+        return _execute(settings, job_name, instance, partitions, run_id, assets, progress_stream)
 
 
 def _execute(
@@ -185,9 +191,11 @@ def _execute(
     instance: DagsterInstance,
     partitions: tuple[dt.date, dt.date] | None,
     run_id: str,
+    assets: Sequence[AssetKey] | None = None,
+    progress_stream: TextIO | None = None,
 ) -> RunSummary:
     defs = build_definitions(settings)
-    window = partitions or data_window(settings)
+    window = None if assets else partitions or data_window(settings)
     start = settings.partition_start
     tags = {}
     if window:
@@ -205,7 +213,9 @@ def _execute(
             raise ValueError(f"{window[1]} has no partition yet (the last one is yesterday's)")
         tags = partition_range_tags(window[0].isoformat(), window[1].isoformat())
     # Progress on the terminal instead of Dagster's console lines, which go to a log file.
-    progress = RunProgress(run_id, job_name, log_path(settings.home, run_id), window)
+    progress = RunProgress(
+        run_id, job_name, log_path(settings.home, run_id), window, stream=progress_stream
+    )
     job = Definitions.merge(defs, progress.definitions()).resolve_job_def(job_name)
     started = time.monotonic()
     days = (window[1] - window[0]).days + 1 if window else 0
@@ -216,6 +226,7 @@ def _execute(
             run_id=run_id,
             run_config=PROGRESS_RUN_CONFIG,
             tags={**tags, **process_tags()},
+            asset_selection=list(assets) if assets else None,
             raise_on_error=False,
         )
     seconds = time.monotonic() - started

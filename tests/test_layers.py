@@ -26,6 +26,7 @@ LAZY_IMPORTS = {
     ("cli.py", "data_platform.resources"),
     ("cli.py", "data_platform.resources.dbt"),
     ("cli.py", "data_platform.seed"),
+    ("cli.py", "data_platform.seed_history"),
     ("cli.py", "data_platform.simulate"),
 }
 

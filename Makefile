@@ -41,9 +41,12 @@ dev: install seed prepare bootstrap
 	fi; \
 	$(BIN)/dg dev -h $(HOST) -p $(PORT)
 
-## test: the whole test suite (CI runs exactly this)
+## test: the whole test suite (CI runs exactly this), on TEST_WORKERS processes (pytest-xdist,
+## a module per worker at a time: the tests wait on runs, daemons and servers for about half of
+## their time, so 3 fill 2 cores); TEST_WORKERS=0 runs it in this process
+TEST_WORKERS ?= 3
 test: install prepare
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 ## install: the virtualenv, exactly as uv.lock pins it (TLS trusts the system's certificates,
 ## as pip does, for networks behind an inspecting proxy), with every module compiled to

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 # Every state folder of the session (this one, pytest's tmp_path, the children's temporary
 # files) lives in memory when the machine has a tmpfs: Dagster's SQLite instance commits (and
@@ -28,6 +29,14 @@ if MEMORY.is_dir() and os.access(MEMORY, os.W_OK):
     tempfile.tempdir = str(MEMORY)
     os.environ["TMPDIR"] = str(MEMORY)
 STATE = Path(tempfile.mkdtemp(prefix="data-platform-test-"))
+# What the session's processes share: pytest-xdist's workers (make test runs the suite on
+# several) inherit this from the controller, which created it and removes it at the end.
+# Only read-only inputs live there (the generated jafgen year), made once under a file lock.
+SHARED_VARIABLE = "DATA_PLATFORM_TEST_SHARED"
+OWNS_SHARED = SHARED_VARIABLE not in os.environ
+if OWNS_SHARED:
+    os.environ[SHARED_VARIABLE] = tempfile.mkdtemp(prefix="data-platform-test-shared-")
+SHARED = Path(os.environ[SHARED_VARIABLE])
 os.environ["DATA_PLATFORM_HOME"] = str(STATE / "home")
 for name in (
     "DATA_PLATFORM_LAKE_URL",
@@ -59,34 +68,66 @@ def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 def pytest_sessionstart(session):
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker: the controller prepared the manifest before starting it
     # @dbt_assets reads the manifest when the definitions load.
     result = cli("prepare", check=False)
     if result.returncode:
         raise RuntimeError(f"data-platform prepare failed:\n{result.stdout}\n{result.stderr}")
 
 
+# The longest modules (each 2-6 minutes of a worker, measured with --durations): started first,
+# so that under pytest-xdist (one module per worker at a time: their module-scoped state is
+# built once) none of them is the last thing left running while the other workers are idle.
+LONGEST_FIRST = (
+    "test_web_events.py",
+    "test_partitions.py",
+    "test_instance.py",
+    "test_stream_marts.py",
+    "test_type2_history.py",
+    "test_backends.py",
+)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    def rank(item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: every module keeps its own order
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(STATE, ignore_errors=True)
+    if OWNS_SHARED:
+        shutil.rmtree(SHARED, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def jafgen_home() -> Path:
     """A state folder of its own seeded by ``data-platform seed --years 1``: jafgen run by the
-    platform itself, once per session (about a minute: every test that needs generated data
-    shares it)."""
-    home = STATE / "jafgen-home"
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DATA_PLATFORM_", "DAGSTER_HOME"))
-    }
-    env["DATA_PLATFORM_HOME"] = str(home)
-    result = subprocess.run(
-        [str(BIN / "data-platform"), "seed", "--years", "1"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    platform itself, once per session and shared by the session's processes (about a minute:
+    every test that needs generated data shares it; the tests only read it)."""
+    home = SHARED / "jafgen-home"
+    done = SHARED / "jafgen-home.done"
+    with FileLock(SHARED / "jafgen-home.lock"):
+        if not done.exists():
+            shutil.rmtree(home, ignore_errors=True)  # a worker that failed half-way
+            env = {
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith(("DATA_PLATFORM_", "DAGSTER_HOME"))
+            }
+            env["DATA_PLATFORM_HOME"] = str(home)
+            result = subprocess.run(
+                [str(BIN / "data-platform"), "seed", "--years", "1"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+            done.touch()
     return home
 
 

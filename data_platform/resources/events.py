@@ -47,9 +47,10 @@ from dataclasses import dataclass
 
 import nats
 from dagster import ConfigurableResource
-from nats.errors import NoServersError
+from nats.errors import NoRespondersError, NoServersError
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 from pydantic import Field
 
 from data_platform.core.errors import redact
@@ -71,6 +72,9 @@ DUPLICATE_WINDOW_SECONDS = 120
 PUBLISH_RETRY_SECONDS = 60
 CONNECT_ATTEMPTS = 10
 RECONNECT_WAIT_SECONDS = 0.5
+# A JetStream server just restarted accepts connections before it has recovered its streams:
+# its API times out or has no responder meanwhile. The first request waits this long for it.
+JETSTREAM_READY_SECONDS = 30
 # Closed file days (nothing pending, older than yesterday) are listed again this often.
 SWEEP_SECONDS = 3600
 
@@ -374,9 +378,20 @@ class _NatsBroker:
             await nc.close()
 
     async def _ensure_stream(self, js) -> None:
-        try:
-            info = await js.stream_info(self.stream)
-        except NotFoundError:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + JETSTREAM_READY_SECONDS
+        while True:
+            try:
+                info = await js.stream_info(self.stream)
+                break
+            except NotFoundError:
+                info = None
+                break
+            except (NatsTimeoutError, NoRespondersError, ServiceUnavailableError):
+                if loop.time() > deadline:
+                    raise
+                await asyncio.sleep(RECONNECT_WAIT_SECONDS)
+        if info is None:
             config = StreamConfig(
                 name=self.stream,
                 subjects=[self.subject],

@@ -45,6 +45,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import backoff
 import nats
 from dagster import ConfigurableResource
 from nats.errors import NoRespondersError, NoServersError
@@ -77,6 +78,21 @@ RECONNECT_WAIT_SECONDS = 0.5
 JETSTREAM_READY_SECONDS = 30
 # Closed file days (nothing pending, older than yesterday) are listed again this often.
 SWEEP_SECONDS = 3600
+
+
+@backoff.on_exception(
+    backoff.constant,
+    (NatsTimeoutError, NoRespondersError, ServiceUnavailableError),
+    interval=RECONNECT_WAIT_SECONDS,
+    max_time=JETSTREAM_READY_SECONDS,
+    jitter=None,
+    logger=None,
+)
+async def _stream_info_when_ready(js, stream: str):
+    """``js.stream_info(stream)``, waiting up to :data:`JETSTREAM_READY_SECONDS` for a
+    JetStream server still recovering its streams; raises ``NotFoundError`` when there is no
+    such stream, the last timeout after that wait."""
+    return await js.stream_info(stream)
 
 
 @dataclass(frozen=True)
@@ -378,20 +394,9 @@ class _NatsBroker:
             await nc.close()
 
     async def _ensure_stream(self, js) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + JETSTREAM_READY_SECONDS
-        while True:
-            try:
-                info = await js.stream_info(self.stream)
-                break
-            except NotFoundError:
-                info = None
-                break
-            except (NatsTimeoutError, NoRespondersError, ServiceUnavailableError):
-                if loop.time() > deadline:
-                    raise
-                await asyncio.sleep(RECONNECT_WAIT_SECONDS)
-        if info is None:
+        try:
+            info = await _stream_info_when_ready(js, self.stream)
+        except NotFoundError:
             config = StreamConfig(
                 name=self.stream,
                 subjects=[self.subject],

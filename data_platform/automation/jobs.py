@@ -10,6 +10,7 @@ from data_platform.automation.operations import OPERATIONS
 from data_platform.quality.lake_checks import LAKE_FILES_CHECK
 from data_platform.sources import DATASETS
 from data_platform.sources.web_events.jobs import STREAM
+from data_platform.transformation.combined_build import ONE_INVOCATION, ONE_INVOCATION_TAG
 from data_platform.transformation.dbt_assets import DBT_STEPS, GROUP_BY_FOLDER, OPERATIONS_GROUP
 
 # The raw datasets the daily runs extract (cadence "daily"); reference data arrives by file.
@@ -21,12 +22,18 @@ DBT_MODELS = AssetSelection.groups(*sorted(set(GROUP_BY_FOLDER.values()) - {OPER
 LAKE_CHECKS = AssetSelection.checks(
     *(AssetCheckKey(d.asset_key, LAKE_FILES_CHECK) for d in DATASETS if d.cadence != "streaming")
 )
+# These jobs select both batch dbt steps whole: their runs build them in one dbt invocation
+# (transformation/combined_build.py) unless a run selects a subset itself. Not daily_job: it
+# selects a subset of the unpartitioned step (the models of the reference data follow their
+# files), whose selection only dagster-dbt composes, so its runs start dbt once per step.
+ONE_DBT_INVOCATION = {ONE_INVOCATION_TAG: ONE_INVOCATION}
 
 # The whole batch graph; the CLI runs it over every partition present in the data. The live
 # layer (the event stream and its models) runs in its own micro-batches (web_events_job), the
 # operations group (platform health) on its own schedule (operations_job).
 all_assets_job = define_asset_job(
     "all_assets_job",
+    tags=ONE_DBT_INVOCATION,
     selection=AssetSelection.all() - STREAM - OPERATIONS,
     description=(
         "Every batch ingest and every dbt model but the live layer's, over the partitions "
@@ -51,6 +58,7 @@ daily_job = define_asset_job(
 # lake_files checks run first: no model is rebuilt from a lake that disagrees with the warehouse.
 full_refresh_job = define_asset_job(
     "full_refresh_job",
+    tags=ONE_DBT_INVOCATION,
     selection=DBT_MODELS | LAKE_CHECKS,
     config={"ops": {name: {"config": {"full_refresh": True}} for name in DBT_STEPS}},
     description="Every dbt model rebuilt from the whole history (dbt build --full-refresh).",

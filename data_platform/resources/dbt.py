@@ -39,6 +39,7 @@ import os
 import shutil
 import sys
 import threading
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from functools import cached_property
@@ -94,6 +95,12 @@ class WarehouseDbtCliResource(DbtCliResource):
             values["DBT_TARGET_PATH"] = str(target)
         with _environment(values):
             return super().cli(args, **kwargs)
+
+    def invocation_path(self, step: str, run_id: str) -> Path:
+        """A new artifacts folder for an invocation started without a step context, named as
+        dagster-dbt names a step's (``<step>-<run id>-<random>``, under ``target_dir``)."""
+        base = Path(self.target_dir) if self.target_dir else Path(self.project_dir) / "target"
+        return base / f"{step}-{run_id[:7]}-{uuid.uuid4().hex[:7]}"
 
     def keep_partial_parse(self, invocation: DbtCliInvocation) -> None:
         """Keep the invocation's partial parse for the next one (replacing the state folder's

@@ -31,7 +31,9 @@ Four multi-assets share the project:
 
 The unpartitioned step runs before the daily one. It never runs a test that also reads a daily
 fact (see :func:`subset_indirect_selection`): that test checks the fact and runs in the daily
-step, after the fact holds the run's days.
+step, after the fact holds the run's days. A run that executes both steps whole starts dbt
+once, in the unpartitioned step, for the nodes of both, and the daily step reports its share
+(:func:`build_with_daily`, :mod:`~data_platform.transformation.combined_build`).
 
 Every step records each contracted model's columns and types (``dagster/column_schema``, as
 its enforced contract declares them) on its materialization, for the schema-change checks of
@@ -48,6 +50,7 @@ model's logic changes (see ``full_refresh_job``).
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from dagster import (
@@ -68,6 +71,7 @@ from dagster import (
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
+    DbtCliEventMessage,
     DbtCliInvocation,
     DbtProject,
     dbt_assets,
@@ -90,6 +94,15 @@ from data_platform.transformation.automation_conditions import (
     daily_fact_condition,
     partitioned_sources,
     reference_fed_parents,
+)
+from data_platform.transformation.combined_build import (
+    DailyShare,
+    builds_both,
+    event_keys,
+    failed,
+    hand_over,
+    node_name,
+    take,
 )
 from data_platform.transformation.row_counts import PartitionWindow, with_row_counts
 
@@ -395,6 +408,108 @@ def build_selected(
         dbt.keep_partial_parse(invocation)
 
 
+def step_events(
+    message: DbtCliEventMessage,
+    context: AssetExecutionContext,
+    manifest: Mapping[str, Any],
+    translator: DagsterDbtTranslator,
+    target_path: Path,
+) -> Iterator[Any]:
+    """A dbt event as the Dagster events of the step of ``context`` (dagster-dbt's
+    translation), with column schemas (:func:`with_column_schemas`)."""
+    events = message.to_default_asset_events(
+        manifest=manifest,
+        dagster_dbt_translator=translator,
+        context=context,
+        target_path=target_path,
+        project=dbt_project,
+    )
+    return with_column_schemas(events, manifest)
+
+
+def build_with_daily(
+    context: AssetExecutionContext,
+    dbt: WarehouseDbtCliResource,
+    config: DbtBuildConfig,
+    warehouse: WarehouseResource,
+    manifest: Mapping[str, Any],
+    translator: DagsterDbtTranslator,
+    daily: AssetsDefinition,
+    env: Mapping[str, str],
+) -> Iterator[Any]:
+    """``dbt build`` of the unpartitioned step's models and the daily step's (``daily``) in
+    one invocation (see :mod:`~data_platform.transformation.combined_build`). Yields this
+    step's events as :func:`run_dbt` does and hands the daily nodes' events over to the daily
+    step; raises dbt's error when one of this step's nodes failed or dbt failed outside any
+    node, and then logs the daily models dbt built that this run does not record."""
+    args = [
+        *build_args(config),
+        # one value per flag: dagster-dbt takes the value after --select/--exclude apart
+        *("--select", "fqn:*", "--exclude", f"tag:{STREAM_TAG} tag:{OPERATIONS_TAG}"),
+    ]
+    invocation = dbt.cli(
+        args,
+        env=env,
+        manifest=manifest,
+        dagster_dbt_translator=translator,
+        target_path=dbt.invocation_path(context.op_execution_context.op.name, context.run.run_id),
+        raise_on_error=False,
+    )
+    theirs = set(daily.keys) | set(daily.check_keys)
+    own, own_failed, handed = [], False, []
+    try:
+        for event in invocation.stream_raw_events():
+            keys = event_keys(event, manifest, translator, dbt_project)
+            if not keys:
+                continue
+            if keys & theirs:
+                handed.append(event)
+                continue
+            own_failed = own_failed or failed(event)
+            own.extend(step_events(event, context, manifest, translator, invocation.target_path))
+    finally:
+        dbt.keep_partial_parse(invocation)
+    error = invocation.get_error()
+    if error is not None and (own_failed or not any(failed(e) for e in handed)):
+        built = sorted(
+            node_name(e) for e in handed if not failed(e) and node_name(e).startswith("model.")
+        )
+        if built:
+            context.log.warning(
+                f"dbt built {', '.join(built)} of the daily step in this invocation; the "
+                "daily step does not run after this failure, so this run records no "
+                "materialization of them: the next run of these partitions builds them again"
+            )
+        yield from with_row_counts(own, manifest, warehouse, None, context.log)
+        raise error
+    hand_over(
+        context.run.run_id,
+        DailyShare(env=dict(env), events=handed, target_path=invocation.target_path, error=error),
+    )
+    yield from with_row_counts(own, manifest, warehouse, None, context.log)
+
+
+def report_daily_share(
+    context: AssetExecutionContext,
+    share: DailyShare,
+    manifest: Mapping[str, Any],
+    translator: DagsterDbtTranslator,
+    warehouse: WarehouseResource,
+    window: PartitionWindow,
+) -> Iterator[Any]:
+    """The daily step's events from the nodes the unpartitioned step's invocation built for
+    it (:func:`build_with_daily`), with their row counts in ``window``; raises dbt's error
+    after them when one of the daily nodes failed."""
+    events = [
+        event
+        for message in share.events
+        for event in step_events(message, context, manifest, translator, share.target_path)
+    ]
+    yield from with_row_counts(events, manifest, warehouse, window, context.log)
+    if share.error is not None:
+        raise share.error
+
+
 # dagster-dbt turns each dbt tag into an asset tag of that name with an empty value.
 STREAM_DBT_SELECTION = AssetSelection.assets(WEB_EVENTS_KEY) | AssetSelection.tag(STREAM_TAG, "")
 """What a micro-batch run materializes: ``raw/web_events`` and every stream model (the assets
@@ -406,10 +521,11 @@ def build_dbt_assets(partitions_def: PartitionsDefinition):
     """The three dbt multi-assets, read from the prepared manifest (``data-platform prepare``);
     the daily models take ``partitions_def`` (the raw orders' daily partitions)."""
     manifest = json.loads(dbt_project.manifest_path.read_text())
+    translator = PlatformDbtTranslator(dbt_project)
     common = {
         "manifest": manifest,
         "project": dbt_project,
-        "dagster_dbt_translator": PlatformDbtTranslator(dbt_project),
+        "dagster_dbt_translator": translator,
         "pool": WAREHOUSE_POOL,
     }
 
@@ -425,8 +541,23 @@ def build_dbt_assets(partitions_def: PartitionsDefinition):
         warehouse: WarehouseResource,
         pseudonyms: PseudonymKeyResource,
     ):
-        """Builds (runs and tests) the selected unpartitioned models."""
+        """Builds (runs and tests) the selected unpartitioned models, and the daily models
+        too when the run builds both steps whole (one dbt invocation: ``combined_build``)."""
         env = run_partition_env(context.run.tags)
+        daily = transform_daily_dbt
+        if builds_both(
+            context.run,
+            context.is_subset,
+            config.full_refresh,
+            DAILY_DBT_ASSETS,
+            daily.keys,
+            daily.check_keys,
+        ):
+            warehouse.store_pseudonym_pads(*pseudonyms.pads())
+            yield from build_with_daily(
+                context, dbt, config, warehouse, manifest, translator, daily, env
+            )
+            return
         yield from build_selected(context, dbt, config, warehouse, manifest, pseudonyms, env)
 
     @dbt_assets(
@@ -443,11 +574,22 @@ def build_dbt_assets(partitions_def: PartitionsDefinition):
         warehouse: WarehouseResource,
         pseudonyms: PseudonymKeyResource,
     ):
-        """Builds (runs and tests) the daily models for the run's partition window."""
+        """Builds (runs and tests) the daily models for the run's partition window, or
+        reports them when the unpartitioned step's invocation built them for this run."""
         start, end = context.partition_time_window
         dbt_vars = dbt_partition_vars(start, end)
-        invocation = dbt.cli(build_args(config), env=dbt_partition_env(dbt_vars), context=context)
+        env = dbt_partition_env(dbt_vars)
         window = PartitionWindow.from_dbt_vars(dbt_vars)
+        share = take(context.run.run_id)
+        if share is not None and dict(share.env) == env and not context.is_subset:
+            yield from report_daily_share(context, share, manifest, translator, warehouse, window)
+            return
+        if share is not None:  # built for another window or selection: build this one
+            context.log.warning(
+                f"the daily models were built for {dict(share.env)} in this run's first dbt "
+                f"step; building them again for {env}"
+            )
+        invocation = dbt.cli(build_args(config), env=env, context=context)
         warehouse.store_pseudonym_pads(*pseudonyms.pads())
         try:
             yield from run_dbt(context, invocation, manifest, warehouse, window)

@@ -28,8 +28,8 @@ def run_of(tags=None, **fields) -> DagsterRun:
     return DagsterRun(job_name="all_assets_job", run_id="r", tags=tags or {}, **fields)
 
 
-def both(run: DagsterRun, subset: bool = False, full_refresh: bool = False) -> bool:
-    return builds_both(run, subset, full_refresh, DAILY_DBT_ASSETS, DAILY_KEYS, DAILY_CHECKS)
+def both(run: DagsterRun, partial: bool = False, full_refresh: bool = False) -> bool:
+    return builds_both(run, partial, full_refresh, DAILY_DBT_ASSETS, DAILY_KEYS, DAILY_CHECKS)
 
 
 def test_a_run_of_a_tagged_job_over_partitions_builds_both_steps_in_one_invocation():
@@ -40,11 +40,11 @@ def test_a_run_of_a_tagged_job_over_partitions_builds_both_steps_in_one_invocati
 
 
 @pytest.mark.parametrize(
-    ("reason", "run", "subset"),
+    ("reason", "run", "partial"),
     [
         ("no partition window", run_of(JOB_TAG), False),
         ("a job that does not say it holds the daily step", run_of(DAY), False),
-        ("the first step runs a subset", run_of({**DAY, **JOB_TAG}), True),
+        ("the first step runs some of its models' checks", run_of({**DAY, **JOB_TAG}), True),
         (
             "a re-execution without the daily step",
             run_of({**DAY, **JOB_TAG}, step_keys_to_execute=[DBT_ASSETS]),
@@ -70,8 +70,8 @@ def test_a_run_of_a_tagged_job_over_partitions_builds_both_steps_in_one_invocati
         ),
     ],
 )
-def test_a_run_that_does_not_build_the_daily_step_whole_invokes_dbt_per_step(reason, run, subset):
-    assert not both(run, subset=subset), reason
+def test_a_run_that_does_not_build_the_daily_step_whole_invokes_dbt_per_step(reason, run, partial):
+    assert not both(run, partial=partial), reason
 
 
 def test_a_selection_of_every_daily_fact_and_check_builds_both_without_the_job_tag():
@@ -81,7 +81,7 @@ def test_a_selection_of_every_daily_fact_and_check_builds_both_without_the_job_t
     assert both(run_of({**DAY, **JOB_TAG}, run_config=full), full_refresh=True)
 
 
-@pytest.mark.parametrize("job_name", ["all_assets_job", "full_refresh_job"])
+@pytest.mark.parametrize("job_name", ["all_assets_job", "daily_job", "full_refresh_job"])
 def test_a_job_that_says_one_invocation_selects_the_daily_step_whole(job_name):
     job = defs.resolve_job_def(job_name)
     assert job.tags.get(ONE_INVOCATION_TAG) == ONE_INVOCATION
@@ -99,9 +99,10 @@ def invocation_folders(run_id: str) -> list[str]:
     return sorted(p.name.split("-")[0] for p in target.glob(f"*-{run_id[:7]}-*"))
 
 
-def day_run(day: str):
-    """``all_assets_job`` for one day, as ``data-platform run --partition`` runs it."""
-    return defs.resolve_job_def("all_assets_job").execute_in_process(
+def day_run(day: str, job_name: str = "all_assets_job"):
+    """``all_assets_job`` for one day, as ``data-platform run --partition`` runs it (the
+    unpartitioned dbt step whole), or ``daily_job``, as the schedule runs it (a subset)."""
+    return defs.resolve_job_def(job_name).execute_in_process(
         instance=DagsterInstance.get(), partition_key=day, raise_on_error=False
     )
 
@@ -127,16 +128,22 @@ def last_two_days() -> tuple[str, str]:
     return days[0][0].isoformat(), days[1][0].isoformat()
 
 
-def test_a_daily_run_starts_dbt_once_and_each_step_reports_its_models(full_run):
+def test_the_daily_schedules_run_starts_dbt_once_and_each_step_reports_its_models(full_run):
+    """``daily_job`` builds a part of the unpartitioned step (not the models the reference
+    files feed) with all their checks, and the daily step whole: one dbt invocation."""
     assert full_run.returncode == 0, full_run.stdout[-3000:]
     day, _ = last_two_days()
-    result = day_run(day)
+    result = day_run(day, "daily_job")
     assert result.success
     assert invocation_folders(result.run_id) == [DBT_ASSETS]
     daily = {m.asset_key for m in result.asset_materializations_for_node(DAILY_DBT_ASSETS)}
     assert daily == DAILY_KEYS
     first = {m.asset_key for m in result.asset_materializations_for_node(DBT_ASSETS)}
     assert AssetKey(["marts", "dim_customers"]) in first and not first & DAILY_KEYS
+    assert AssetKey(["staging", "stg_products"]) not in first  # fed by its reference file
+    planned = set(defs.resolve_job_def("daily_job").asset_layer.asset_graph.asset_check_keys)
+    evaluated = {e.asset_check_key for e in result.get_asset_check_evaluations()}
+    assert evaluated == planned
     for record in result.asset_materializations_for_node(DAILY_DBT_ASSETS):
         assert record.partition == day
         assert record.metadata["rows_in_window"].value > 0

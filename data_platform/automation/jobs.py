@@ -22,10 +22,9 @@ DBT_MODELS = AssetSelection.groups(*sorted(set(GROUP_BY_FOLDER.values()) - {OPER
 LAKE_CHECKS = AssetSelection.checks(
     *(AssetCheckKey(d.asset_key, LAKE_FILES_CHECK) for d in DATASETS if d.cadence != "streaming")
 )
-# These jobs select both batch dbt steps whole: their runs build them in one dbt invocation
-# (transformation/combined_build.py) unless a run selects a subset itself. Not daily_job: it
-# selects a subset of the unpartitioned step (the models of the reference data follow their
-# files), whose selection only dagster-dbt composes, so its runs start dbt once per step.
+# These jobs select the daily dbt step whole and the unpartitioned one with every check of its
+# models: their runs build both in one dbt invocation (transformation/combined_build.py)
+# unless a run selects a subset itself.
 ONE_DBT_INVOCATION = {ONE_INVOCATION_TAG: ONE_INVOCATION}
 
 # The whole batch graph; the CLI runs it over every partition present in the data. The live
@@ -44,6 +43,7 @@ all_assets_job = define_asset_job(
 # What the daily schedule runs for yesterday's partition: the daily ingests and all below.
 daily_job = define_asset_job(
     "daily_job",
+    tags=ONE_DBT_INVOCATION,
     selection=DAILY_RAW.downstream() - STREAM,
     description=(
         f"One day of {', '.join(d.name for d in DAILY_DATASETS if d.partitioned)} (and "

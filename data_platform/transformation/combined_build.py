@@ -6,9 +6,10 @@ its serialisers), the partial parse and writing the manifest (0.5-1 s), opening 
 (the staging views, the history dimensions, ``dim_customers``) and then the daily facts of
 ``transform_daily_dbt``: two dbt processes a run, on a day whose dbt work itself is 5-6 s.
 
-A run that executes both steps whole (:func:`builds_both`: the headless runs, the daily
-schedule's, a full refresh, a backfill) runs dbt once, in the first step, for the nodes of both
-(``dbt build`` orders them as its graph says and skips what is below a failure). The first step
+A run that executes the daily step whole and the first step with all the checks of its
+models (:func:`builds_both`: the headless runs, the daily schedule's, a full refresh, a
+backfill) runs dbt once, in the first step, for the nodes of both (``dbt build`` orders them as
+its graph says, runs every test of a selected model, and skips what is below a failure). The first step
 reports its own nodes; the events of the daily step's nodes are handed over in this process
 (:func:`hand_over`, :func:`take`: the platform's jobs use the in-process executor) and the
 daily step reports them, with its partition window's row counts, without starting dbt. A step
@@ -42,8 +43,8 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliEventMessage, DbtProject
 
 from data_platform.core.partitions import run_partition_env
 
-# A job tag: the job's runs select both dbt steps whole unless the run itself selects a subset
-# of the assets (tests/test_definitions.py checks each job that carries it).
+# A job tag: the job's runs select the daily dbt step whole unless the run itself selects a
+# subset of the assets (tests/test_combined_build.py checks each job that carries it).
 ONE_INVOCATION_TAG = "data_platform/dbt_invocations"
 ONE_INVOCATION = "one"
 
@@ -53,18 +54,20 @@ FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
 
 def builds_both(
     run: DagsterRun,
-    step_is_subset: bool,
+    step_checks_partial: bool,
     full_refresh: bool,
     daily_step: str,
     daily_keys: Iterable[AssetKey],
     daily_check_keys: Iterable[AssetCheckKey],
 ) -> bool:
     """Whether the first dbt step of ``run`` builds the daily step's nodes too (pure;
-    unit-tested): it runs whole itself, the run has a partition window, and the run executes
-    the daily step ``daily_step`` whole with the same ``full_refresh``. Whole means every
-    daily asset and check is selected: by the run's own selection, or by its job when the run
-    selects nothing itself and the job carries :data:`ONE_INVOCATION_TAG`."""
-    if step_is_subset or not run_partition_env(run.tags):
+    unit-tested): it runs every check of the models it builds (``step_checks_partial`` is
+    False: the whole step, or a subset with all its checks), the run has a partition window,
+    and the run executes the daily step ``daily_step`` whole with the same ``full_refresh``.
+    Whole means every daily asset and check is selected: by the run's own selection, or by
+    its job when the run selects nothing itself and the job carries
+    :data:`ONE_INVOCATION_TAG`."""
+    if step_checks_partial or not run_partition_env(run.tags):
         return False
     if run.step_keys_to_execute is not None and daily_step not in run.step_keys_to_execute:
         return False

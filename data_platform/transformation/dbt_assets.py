@@ -427,6 +427,16 @@ def step_events(
     return with_column_schemas(events, manifest)
 
 
+def model_fqns(manifest: Mapping[str, Any], translator: DagsterDbtTranslator) -> dict:
+    """Each dbt model's asset key -> its dbt selector ``fqn:<package>.<folders>.<name>``."""
+    return {
+        translator.get_asset_spec(manifest, unique_id, dbt_project).key: "fqn:"
+        + ".".join(node["fqn"])
+        for unique_id, node in manifest["nodes"].items()
+        if node.get("resource_type") == "model"
+    }
+
+
 def build_with_daily(
     context: AssetExecutionContext,
     dbt: WarehouseDbtCliResource,
@@ -437,16 +447,22 @@ def build_with_daily(
     daily: AssetsDefinition,
     env: Mapping[str, str],
 ) -> Iterator[Any]:
-    """``dbt build`` of the unpartitioned step's models and the daily step's (``daily``) in
-    one invocation (see :mod:`~data_platform.transformation.combined_build`). Yields this
+    """``dbt build`` of the unpartitioned step's selected models and the daily step's
+    (``daily``) in one invocation (see :mod:`~data_platform.transformation.combined_build`). Yields this
     step's events as :func:`run_dbt` does and hands the daily nodes' events over to the daily
     step; raises dbt's error when one of this step's nodes failed or dbt failed outside any
     node, and then logs the daily models dbt built that this run does not record."""
-    args = [
-        *build_args(config),
-        # one value per flag: dagster-dbt takes the value after --select/--exclude apart
-        *("--select", "fqn:*", "--exclude", f"tag:{STREAM_TAG} tag:{OPERATIONS_TAG}"),
-    ]
+    # One value per flag: dagster-dbt takes the value after --select/--exclude apart. A whole
+    # step is dagster-dbt's own selection without its --exclude of the daily tag; a subset
+    # names its models. dbt's default test selection (eager) then runs every test of a
+    # selected model, as each step alone does for the daily models.
+    if context.is_subset:
+        fqns = model_fqns(manifest, translator)
+        selected = sorted(fqns[key] for key in context.selected_asset_keys)
+        select = ("--select", " ".join([*selected, f"tag:{DAILY_TAG}"]))
+    else:
+        select = ("--select", "fqn:*", "--exclude", f"tag:{STREAM_TAG} tag:{OPERATIONS_TAG}")
+    args = [*build_args(config), *select]
     invocation = dbt.cli(
         args,
         env=env,
@@ -545,9 +561,10 @@ def build_dbt_assets(partitions_def: PartitionsDefinition):
         too when the run builds both steps whole (one dbt invocation: ``combined_build``)."""
         env = run_partition_env(context.run.tags)
         daily = transform_daily_dbt
+        partial_checks = context.is_subset and subset_indirect_selection(context) is None
         if builds_both(
             context.run,
-            context.is_subset,
+            partial_checks,
             config.full_refresh,
             DAILY_DBT_ASSETS,
             daily.keys,

@@ -23,7 +23,7 @@ export DG_CLI_CONFIG ?= $(CURDIR)/deploy/dg-cli.toml
 export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: dev test install seed prepare bootstrap lint bench clean
+.PHONY: dev test install setup seed prepare bootstrap lint bench clean
 
 ## dev: set up everything and start Dagster (webserver + daemon) on http://$(HOST):$(PORT), with
 ## the shop simulator beside it (SIMULATE=0: without): new orders and web events in real time,
@@ -31,7 +31,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 ## stops with dg dev (Ctrl-C stops both: the terminal signals the whole foreground group).
 SIMULATE ?= 1
 SIMULATE_RATE ?= 3
-dev: install seed prepare bootstrap
+dev: install setup bootstrap
 	@echo "Dagster UI: http://$(HOST):$(PORT)  (state folder: $(DATA_PLATFORM_HOME))"
 	@mkdir -p "$(DATA_PLATFORM_HOME)/logs"; \
 	if [ "$(SIMULATE)" = 1 ]; then \
@@ -60,6 +60,12 @@ $(VENV)/.installed: pyproject.toml uv.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	UV_PROJECT_ENVIRONMENT=$(VENV) UV_SYSTEM_CERTS=1 $(BIN)/uv sync --frozen --inexact --compile-bytecode
 	touch $@
+
+## setup: seed and prepare side by side: jafgen and dbt's parse each keep one core busy, and
+## neither reads what the other writes (a fresh clone: 19 s against 31 s one after the other).
+## Their lines interleave: an output sync would hold each one's progress until it ends.
+setup: install
+	@$(MAKE) --no-print-directory -j2 seed prepare
 
 ## seed: the demo sources (jafgen, SEED_YEARS years), unless the shop database has orders
 seed: install

@@ -486,23 +486,21 @@ def build_with_daily(
     finally:
         dbt.keep_partial_parse(invocation)
     error = invocation.get_error()
-    if error is not None and (own_failed or not any(failed(e) for e in handed)):
-        built = sorted(
-            node_name(e) for e in handed if not failed(e) and node_name(e).startswith("model.")
+    # dbt's error is this step's when one of its nodes failed or no node did (dbt itself).
+    ours = error is not None and (own_failed or not any(failed(e) for e in handed))
+    built = [e for e in handed if not failed(e) and node_name(e).startswith("model.")]
+    if ours and built:
+        context.log.warning(
+            f"dbt built {', '.join(sorted(map(node_name, built)))} of the daily step in this "
+            "invocation; the daily step does not run after this failure, so this run records "
+            "no materialization of them: the next run of these partitions builds them again"
         )
-        if built:
-            context.log.warning(
-                f"dbt built {', '.join(built)} of the daily step in this invocation; the "
-                "daily step does not run after this failure, so this run records no "
-                "materialization of them: the next run of these partitions builds them again"
-            )
-        yield from with_row_counts(own, manifest, warehouse, None, context.log)
-        raise error
-    hand_over(
-        context.run.run_id,
-        DailyShare(env=dict(env), events=handed, target_path=invocation.target_path, error=error),
-    )
+    elif not ours:
+        share = DailyShare(dict(env), handed, invocation.target_path, error)
+        hand_over(context.run.run_id, share)
     yield from with_row_counts(own, manifest, warehouse, None, context.log)
+    if ours:
+        raise error
 
 
 def report_daily_share(

@@ -41,7 +41,8 @@ def halt_lake_write(signal_file: str) -> None:
 
 
 class _HaltAfterDelete:
-    """A DuckDB connection that halts right after deleting rows of raw.orders."""
+    """A DuckDB connection that halts right after deleting rows of raw.orders, and whose
+    cursors do (a raw step holds one connection and writes through its cursors)."""
 
     def __init__(self, connection, signal_file: str):
         self._connection = connection
@@ -52,6 +53,9 @@ class _HaltAfterDelete:
         if sql.lstrip().lower().startswith('delete from "raw"."orders"'):
             _halt(self._signal_file)
         return result
+
+    def cursor(self):
+        return _HaltAfterDelete(self._connection.cursor(), self._signal_file)
 
     def __getattr__(self, name):
         return getattr(self._connection, name)

@@ -185,7 +185,7 @@ def test_a_locked_warehouse_fails_after_bounded_retries_and_changes_nothing(plat
     line = first_line(result)
     assert line.startswith(
         "data_platform.resources.faults.TransientFault: warehouse "
-        f"(DATA_PLATFORM_WAREHOUSE_URL={platform.settings.warehouse_url}): reading: IO Error: "
+        f"(DATA_PLATFORM_WAREHOUSE_URL={platform.settings.warehouse_url}): opening: IO Error: "
         "Could not set lock on file"
     ), line
     assert line.endswith("(transient: retried with backoff)"), line

@@ -42,7 +42,10 @@ three blocking checks of
 Per batch the work is one pass, not one per partition: the rows are ordered by day once and
 each day's file is a slice of them (before, each day filtered the whole batch); the warehouse
 gets one transaction with one delete and one insert per table; its look-ups (keys loaded in
-other partitions, the dimensions' keys) stay Arrow arrays, one connection each. Measured by
+other partitions, the dimensions' keys) stay Arrow arrays. A step keeps a DuckDB warehouse
+open from its first look-up to its result (``WarehouseResource.held``): each batch still
+commits its own transaction, but the file is checkpointed once, not at every batch's close
+(3 million orders: warehouse load 10.5 s -> 5.6 s, look-ups 2.5 s -> 0.3 s). Measured by
 ``bench/raw_path.py``.
 """
 
@@ -359,37 +362,43 @@ def load_daily(
     started = time.monotonic()
     if quality.step_delay_seconds:  # test only (see QualityPolicy)
         time.sleep(quality.step_delay_seconds)
-    start, end = context.partition_time_window
-    days = days_in_window(start, end)
-    loader = Loader(context.run.run_id, context.log, dataset, lake, warehouse, quality)
-    loader.tally.schema_reports += [r for r in schema_reports if r.added or r.missing]
-    for batch_days in chunk_days(days, DAYS_PER_BATCH):
-        batch, reports = extract(batch_days)
-        screening = loader.load(batch, reports)
-        context.log.info(
-            f"raw.{dataset.name} {batch_days[0]}..{batch_days[-1]}: {batch.rows.num_rows} rows "
-            f"read, {screening.clean.num_rows} loaded, {screening.quarantine.num_rows} "
-            "quarantined"
-        )
-    metadata = {"partitions": len(days), "lake_path": MetadataValue.path(f"raw/{dataset.name}/")}
-    if len(days) == 1:
-        metadata["dagster/row_count"] = sum(loader.tally.read.values()) - sum(
-            loader.tally.quarantined.values()
-        )
-    seconds = time.monotonic() - started
-    metadata["step_seconds"] = round(seconds, 3)
-    if not monitored:
-        return loader.result(metadata)
-    counts = loader.rows_by_day(days[0] - dt.timedelta(weeks=WEEKS), days[-1]) if days else {}
-    history = _step_history(context.instance, dataset.asset_key, len(days))
-    monitor = [
-        monitor_result(ROW_VOLUME_CHECK, row_volume(days, counts, quality.monitor_min_median_rows)),
-        monitor_result(
-            STEP_DURATION_CHECK,
-            step_duration(seconds, len(days), history, quality.monitor_min_extra_seconds),
-        ),
-    ]
-    return loader.result(metadata, monitor)
+    with warehouse.held():  # one checkpoint of a DuckDB file for the whole step
+        start, end = context.partition_time_window
+        days = days_in_window(start, end)
+        loader = Loader(context.run.run_id, context.log, dataset, lake, warehouse, quality)
+        loader.tally.schema_reports += [r for r in schema_reports if r.added or r.missing]
+        for batch_days in chunk_days(days, DAYS_PER_BATCH):
+            batch, reports = extract(batch_days)
+            screening = loader.load(batch, reports)
+            context.log.info(
+                f"raw.{dataset.name} {batch_days[0]}..{batch_days[-1]}: {batch.rows.num_rows} rows "
+                f"read, {screening.clean.num_rows} loaded, {screening.quarantine.num_rows} "
+                "quarantined"
+            )
+        metadata = {
+            "partitions": len(days),
+            "lake_path": MetadataValue.path(f"raw/{dataset.name}/"),
+        }
+        if len(days) == 1:
+            metadata["dagster/row_count"] = sum(loader.tally.read.values()) - sum(
+                loader.tally.quarantined.values()
+            )
+        seconds = time.monotonic() - started
+        metadata["step_seconds"] = round(seconds, 3)
+        if not monitored:
+            return loader.result(metadata)
+        counts = loader.rows_by_day(days[0] - dt.timedelta(weeks=WEEKS), days[-1]) if days else {}
+        history = _step_history(context.instance, dataset.asset_key, len(days))
+        monitor = [
+            monitor_result(
+                ROW_VOLUME_CHECK, row_volume(days, counts, quality.monitor_min_median_rows)
+            ),
+            monitor_result(
+                STEP_DURATION_CHECK,
+                step_duration(seconds, len(days), history, quality.monitor_min_extra_seconds),
+            ),
+        ]
+        return loader.result(metadata, monitor)
 
 
 def _step_history(instance: DagsterInstance, key: AssetKey, days: int) -> list[float]:
@@ -422,16 +431,17 @@ def load_whole(
 ) -> MaterializeResult:
     """Replace an unpartitioned dataset in the lake and the warehouse with the clean rows of
     ``batch`` (unless held back); ``extracted`` tells how the source was read (metadata)."""
-    loader = Loader(context.run.run_id, context.log, dataset, lake, warehouse, quality)
-    screening = loader.load(batch, list(schema_reports))
-    metadata = {
-        **(extracted or {}),
-        "source": batch.sources[0] if batch.sources else "",
-        "lake_path": MetadataValue.path(raw_table_path(dataset.name)),
-    }
-    if not screening.held_back:
-        metadata["dagster/row_count"] = screening.clean.num_rows
-    return loader.result(metadata)
+    with warehouse.held():
+        loader = Loader(context.run.run_id, context.log, dataset, lake, warehouse, quality)
+        screening = loader.load(batch, list(schema_reports))
+        metadata = {
+            **(extracted or {}),
+            "source": batch.sources[0] if batch.sources else "",
+            "lake_path": MetadataValue.path(raw_table_path(dataset.name)),
+        }
+        if not screening.held_back:
+            metadata["dagster/row_count"] = screening.clean.num_rows
+        return loader.result(metadata)
 
 
 def _write_or_delete(stage: LakeStage, path: str, table: pa.Table) -> None:

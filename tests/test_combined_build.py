@@ -3,11 +3,14 @@ run builds them that way, what each step reports, and where a failure lands."""
 
 from __future__ import annotations
 
+import os
+
 import duckdb
 import pytest
 from dagster import AssetCheckKey, AssetKey, DagsterInstance, DagsterRun
 
 from data_platform.core.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
+from data_platform.resources.dbt import INVOCATIONS_KEPT
 from data_platform.transformation.combined_build import (
     ONE_INVOCATION,
     ONE_INVOCATION_TAG,
@@ -130,12 +133,28 @@ def last_two_days() -> tuple[str, str]:
 
 def test_the_daily_schedules_run_starts_dbt_once_and_each_step_reports_its_models(full_run):
     """``daily_job`` builds a part of the unpartitioned step (not the models the reference
-    files feed) with all their checks, and the daily step whole: one dbt invocation."""
+    files feed) with all their checks, and the daily step whole: one dbt invocation. After
+    it, the step's artifacts folders beyond the newest ``INVOCATIONS_KEPT`` are gone, and
+    nothing else under the target folder is touched."""
     assert full_run.returncode == 0, full_run.stdout[-3000:]
     day, _ = last_two_days()
+    target = SETTINGS.home / "dbt" / "target"
+    real = sorted(target.glob(f"{DBT_ASSETS}-*-*"), key=lambda p: p.stat().st_mtime)
+    newer = {p.name for p in real[-(INVOCATIONS_KEPT - 1) :]}  # this run's makes one more
+    old = [f"{DBT_ASSETS}-{n:07x}-{n:07x}" for n in range(INVOCATIONS_KEPT + 5)]
+    others = [f"{DAILY_DBT_ASSETS}-{0:07x}-{0:07x}", f"{DBT_ASSETS}-notes"]
+    for name in old + others:
+        (target / name).mkdir()
+        os.utime(target / name, (1_000_000_000, 1_000_000_000))  # 2001: older than any run
     result = day_run(day, "daily_job")
     assert result.success
     assert invocation_folders(result.run_id) == [DBT_ASSETS]
+    kept = {p.name for p in target.glob(f"{DBT_ASSETS}-*-*")} - set(others)
+    assert len(kept) == INVOCATIONS_KEPT
+    assert newer < kept  # the newest stay, and this run's
+    left = [name for name in old if (target / name).exists()]
+    assert len(left) == max(INVOCATIONS_KEPT - len(real) - 1, 0)
+    assert all((target / name).exists() for name in others)
     daily = {m.asset_key for m in result.asset_materializations_for_node(DAILY_DBT_ASSETS)}
     assert daily == DAILY_KEYS
     first = {m.asset_key for m in result.asset_materializations_for_node(DBT_ASSETS)}

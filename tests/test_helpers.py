@@ -18,6 +18,7 @@ from data_platform.core.partitions import (
     run_partition_env,
 )
 from data_platform.core.warehouse_url import parse_warehouse_url
+from data_platform.resources.dbt import stale_invocations
 from data_platform.sources.landing import datasets as landing
 from data_platform.sources.landing.layout import landing_file
 from data_platform.transformation.dbt_assets import DbtBuildConfig, build_args
@@ -179,6 +180,23 @@ def test_dbt_resource_overrides_still_exist_in_dagster_dbt():
     # No `dbt --version` subprocess (/bin/false would fail it) and no adapter.
     assert str(resource._cli_version) == __version__
     assert resource._initialize_dbt_core_adapter(["build"]) is None
+
+
+def test_stale_dbt_invocations_are_the_oldest_beyond_the_kept_per_step():
+    folders = {
+        "transform_dbt-a1b2c3d-0000001": 1.0,
+        "transform_dbt-a1b2c3d-0000002": 3.0,
+        "transform_dbt-e4f5a6b-0000003": 2.0,
+        "transform_daily_dbt-a1b2c3d-0000004": 0.5,
+        "transform_dbt-notes": 0.0,  # not an invocation's folder: never picked
+        "partial_parse.msgpack": 0.0,
+    }
+    assert stale_invocations(folders, keep=2) == ["transform_dbt-a1b2c3d-0000001"]
+    assert stale_invocations(folders, keep=1) == [
+        "transform_dbt-a1b2c3d-0000001",
+        "transform_dbt-e4f5a6b-0000003",
+    ]
+    assert stale_invocations(folders, keep=3) == []
 
 
 def test_planned_events_per_asset_only_while_enabled(monkeypatch):

@@ -29,6 +29,13 @@ What a dbt step pays before dbt works, and what this resource leaves out of dags
   macro), not as ``--vars``: dbt re-parses the whole project when its vars change, but only
   the files that read an environment variable when that variable changes.
 
+Each invocation's folder (``dbt.log`` at dbt's debug level, the compiled SQL, the partial
+parse: 4-5 MB) is kept for looking into a run afterwards, but not for ever: a daily run a day
+and a stream micro-batch every few minutes would fill a disk in months. After each
+invocation, :meth:`WarehouseDbtCliResource.finish_invocation` deletes the step's older
+folders beyond the newest :data:`INVOCATIONS_KEPT` (per step, so the stream's micro-batches
+do not push out the batch steps' logs). What a run's dbt said stays in its Dagster run log.
+
 The first two are dagster-dbt's private methods, overridden here; ``tests/test_helpers.py``
 fails if dagster-dbt renames them.
 """
@@ -36,6 +43,7 @@ fails if dagster-dbt renames them.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import threading
@@ -61,6 +69,24 @@ _ENVIRONMENT = threading.Lock()
 
 
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+# Artifacts folders kept per dbt step under target_dir (the module's docstring).
+INVOCATIONS_KEPT = 20
+# An invocation's folder as dagster-dbt names it: <step>-<run id's first 7>-<7 random hex>.
+INVOCATION_FOLDER = re.compile(r"^(?P<step>.+)-[0-9a-f]{7}-[0-9a-f]{7}$")
+
+
+def stale_invocations(folders: Mapping[str, float], keep: int) -> list[str]:
+    """Which invocation folders to delete: of ``folders`` (name -> modification time), per
+    step, all but the ``keep`` newest; names that are not an invocation folder's
+    (:data:`INVOCATION_FOLDER`) are never picked. Sorted by name."""
+    by_step: dict[str, list[tuple[float, str]]] = {}
+    for name, modified in folders.items():
+        if match := INVOCATION_FOLDER.match(name):
+            by_step.setdefault(match["step"], []).append((modified, name))
+    stale = []
+    for found in by_step.values():
+        stale += [name for _, name in sorted(found, reverse=True)[keep:]]
+    return sorted(stale)
 
 
 class WarehouseDbtCliResource(DbtCliResource):
@@ -77,6 +103,12 @@ class WarehouseDbtCliResource(DbtCliResource):
         description="Where each dbt invocation writes its artifacts and logs (a folder per "
         "invocation) and where the state folder's partial parse is kept: <home>/dbt/target. "
         "Default: dbt_project/target.",
+    )
+    invocations_kept: int = Field(
+        default=INVOCATIONS_KEPT,
+        ge=1,
+        description="Artifacts folders (dbt.log, compiled SQL) kept per dbt step under "
+        "target_dir; older ones are deleted after each invocation.",
     )
 
     def cli(self, args, *, env: Mapping[str, str] | None = None, **kwargs) -> DbtCliInvocation:
@@ -101,6 +133,27 @@ class WarehouseDbtCliResource(DbtCliResource):
         dagster-dbt names a step's (``<step>-<run id>-<random>``, under ``target_dir``)."""
         base = Path(self.target_dir) if self.target_dir else Path(self.project_dir) / "target"
         return base / f"{step}-{run_id[:7]}-{uuid.uuid4().hex[:7]}"
+
+    def finish_invocation(self, invocation: DbtCliInvocation) -> None:
+        """After an invocation (finished or not): keep its partial parse
+        (:meth:`keep_partial_parse`) and delete its step's folders beyond the newest
+        :attr:`invocations_kept` (:func:`stale_invocations`). Nothing under ``target_dir``
+        but invocation folders is touched; a folder that cannot be deleted is left for the
+        next time."""
+        self.keep_partial_parse(invocation)
+        if not self.target_dir:
+            return
+        base = Path(self.target_dir)
+        match = INVOCATION_FOLDER.match(Path(invocation.target_path).name)
+        if match is None:
+            return
+        folders = {}
+        for path in base.glob(f"{match['step']}-*"):
+            with suppress(OSError):  # deleted meanwhile by another run's step
+                if path.is_dir():
+                    folders[path.name] = path.stat().st_mtime
+        for name in stale_invocations(folders, self.invocations_kept):
+            shutil.rmtree(base / name, ignore_errors=True)
 
     def keep_partial_parse(self, invocation: DbtCliInvocation) -> None:
         """Keep the invocation's partial parse for the next one (replacing the state folder's

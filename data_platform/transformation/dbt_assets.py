@@ -405,7 +405,7 @@ def build_selected(
     try:
         yield from run_dbt(context, invocation, manifest, warehouse)
     finally:
-        dbt.keep_partial_parse(invocation)
+        dbt.finish_invocation(invocation)
 
 
 def step_events(
@@ -484,7 +484,7 @@ def build_with_daily(
             own_failed = own_failed or failed(event)
             own.extend(step_events(event, context, manifest, translator, invocation.target_path))
     finally:
-        dbt.keep_partial_parse(invocation)
+        dbt.finish_invocation(invocation)
     error = invocation.get_error()
     # dbt's error is this step's when one of its nodes failed or no node did (dbt itself).
     ours = error is not None and (own_failed or not any(failed(e) for e in handed))
@@ -609,7 +609,7 @@ def build_dbt_assets(partitions_def: PartitionsDefinition):
         try:
             yield from run_dbt(context, invocation, manifest, warehouse, window)
         finally:
-            dbt.keep_partial_parse(invocation)
+            dbt.finish_invocation(invocation)
 
     @dbt_assets(name=STREAM_DBT_ASSETS, select=f"tag:{STREAM_TAG}", **common)
     def transform_stream_dbt(

@@ -171,10 +171,13 @@ def floor_seconds(home: Path, first: str, last: str, dagster_yaml: Path) -> tupl
     from data_platform.definitions import defs as platform_defs
 
     graph = platform_defs().resolve_asset_graph()
+    # What the full run (data-platform run: all_assets_job) materializes, not every asset: the
+    # stream's assets have partitions of their own and are not in it.
+    run_keys = platform_defs().resolve_job_def("all_assets_job").asset_layer.selected_asset_keys
     order = {key: i for i, key in enumerate(graph.toposorted_asset_keys)}
     copies = []
     for assets_def in graph.assets_defs:
-        if not assets_def.keys or not assets_def.is_executable:
+        if not set(assets_def.keys) & run_keys or not assets_def.is_executable:
             continue
         specs = [
             AssetSpec(
@@ -183,10 +186,12 @@ def floor_seconds(home: Path, first: str, last: str, dagster_yaml: Path) -> tupl
                 partitions_def=graph.get(key).partitions_def,
             )
             for key in assets_def.keys
+            if key in run_keys
         ]
         checks = [
             AssetCheckSpec(name=f"check_{i}", asset=key)
             for key in assets_def.keys
+            if key in run_keys
             for i, _ in enumerate(k for k in graph.asset_check_keys if k.asset_key == key)
         ]
         partitioned = assets_def.partitions_def is not None

@@ -107,7 +107,7 @@ def test_no_secret_in_the_output_the_state_folder_or_the_logs(server_run, server
     assert not (Path(server_env["DATA_PLATFORM_HOME"]) / KEY_FILE).exists()
 
 
-def test_shop_database_is_postgresql(server_env, small_csv_dir):
+def test_shop_database_is_postgresql(server_run, server_env, small_csv_dir):
     engine = sa.create_engine(server_env["DATA_PLATFORM_SHOP_DB_URL"])
     assert engine.dialect.name == "postgresql"
     with engine.connect() as conn:

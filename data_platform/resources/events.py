@@ -442,6 +442,10 @@ class _NatsBroker:
                 for index, future in futures.items():
                     if not future.done():
                         future.cancel()
+                    elif future.cancelled():
+                        # nats-py cancels the PubAck waits of a connection it lost (a server
+                        # restarting); exception() would raise CancelledError: publish again.
+                        last_error = ConnectionResetError("the PubAck wait was cancelled")
                     elif future.exception() is None:
                         waiting.pop(index)  # a PubAck (maybe "duplicate": stored already)
                     else:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,10 +108,12 @@ class WarehouseResource(ConfigurableResource):
             _HELD[location.path] = connect_duckdb(location.path)
         try:
             yield
-        finally:
-            conn = _HELD.pop(location.path)
-            with self._faults("closing (checkpointing the file)"):
-                conn.close()
+        except BaseException:
+            with suppress(Exception):  # the block's own error is the one to report
+                _HELD.pop(location.path).close()
+            raise
+        with self._faults("closing (checkpointing the file)"):
+            _HELD.pop(location.path).close()
 
     @contextmanager
     def _duckdb(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

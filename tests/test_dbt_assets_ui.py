@@ -1,9 +1,10 @@
-"""What the Dagster UI shows of the dbt assets: row counts of the built tables (counted after
-dbt has exited), descriptions from the dbt docs, code references to the model files, no
+"""What the Dagster UI shows of the dbt assets: row counts of the built tables (counted by dbt
+as it builds them, attached as its events stream in), descriptions from the dbt docs, code references to the model files, no
 unserializable DbtProject entry; and how a range run records the dbt checks."""
 
 import csv
 import datetime as dt
+import json
 import logging
 import os
 import re
@@ -26,7 +27,6 @@ from dagster import (
 from dagster_dbt import DbtProject
 
 from data_platform.core.settings import DBT_PROJECT_DIR
-from data_platform.resources import WarehouseResource
 from data_platform.transformation.dbt_assets import (
     DAILY_DBT_ASSETS,
     DAILY_TAG,
@@ -40,11 +40,13 @@ from data_platform.transformation.row_counts import (
     PARTITION_WINDOW,
     ROW_COUNT,
     ROWS_IN_WINDOW,
+    LoggedCount,
     PartitionWindow,
+    RowCounts,
+    counted_events,
     is_counted,
+    logged_count,
     row_count_metadata,
-    row_count_sql,
-    with_row_counts,
 )
 from tests.conftest import SETTINGS, code_location
 
@@ -166,14 +168,30 @@ def test_tables_and_incremental_models_are_counted_views_are_not():
     assert not is_counted({**TABLE, "resource_type": "seed"})
 
 
-def test_row_count_sql_counts_a_daily_fact_within_the_window_only():
-    sql = row_count_sql([TABLE, DAILY], THREE_DAYS)
-    assert sql.count("count(*)") == 2 and sql.count("union all") == 1
-    assert "\"event_date\" between date '2018-09-01' and date '2018-09-03'" in sql
-    assert sql.count("where") == 1
-    assert "where" not in row_count_sql([DAILY], None)
-    with pytest.raises(ValueError):
-        row_count_sql([], None)
+def count_line(report: object, name: str = "JinjaLogInfo") -> dict:
+    """A dbt JSON log event as macros/row_count.sql makes it (``report``: its JSON part)."""
+    text = report if isinstance(report, str) else json.dumps(report)
+    return {"info": {"name": name}, "data": {"msg": f"data_platform row count {text}"}}
+
+
+def test_logged_count_reads_the_macros_line_and_nothing_else():
+    whole = {"unique_id": TABLE["unique_id"], "row_count": 7, "window": None}
+    assert logged_count(count_line(whole)) == LoggedCount(TABLE["unique_id"], 7, None)
+    windowed = {
+        "unique_id": DAILY["unique_id"],
+        "row_count": 3,
+        "window": ["2018-09-01", "2018-09-03"],
+    }
+    assert logged_count(count_line(windowed)) == LoggedCount(DAILY["unique_id"], 3, THREE_DAYS)
+    # Another event, another message of dbt's log, a count line that does not parse: none.
+    assert logged_count(count_line(whole, name="JinjaLogDebug")) is None
+    assert logged_count({"info": {"name": "JinjaLogInfo"}, "data": {"msg": "7 rows"}}) is None
+    assert logged_count(count_line("{not json")) is None
+    assert logged_count(count_line({"unique_id": "x", "row_count": "many", "window": None})) is None
+    assert (
+        logged_count(count_line({"unique_id": "x", "row_count": 1, "window": ["x", "y"]})) is None
+    )
+    assert logged_count({"info": {"name": "NodeFinished"}, "data": {}}) is None
 
 
 def test_a_daily_fact_reports_dagster_row_count_for_one_partition_only():
@@ -186,63 +204,103 @@ def test_a_daily_fact_reports_dagster_row_count_for_one_partition_only():
     assert three[PARTITION_WINDOW].value == "2018-09-01...2018-09-03"
 
 
-@pytest.fixture
-def scratch_warehouse(tmp_path) -> WarehouseResource:
-    path = tmp_path / "scratch.duckdb"
-    with duckdb.connect(str(path)) as conn:
-        conn.execute("create schema marts")
-        conn.execute("create table marts.dim_things as select range as id from range(7)")
-        conn.execute(
-            "create table marts.fct_events as select date '2018-08-31' + cast(range as integer) "
-            "as event_date "
-            "from range(5)"
-        )
-    return WarehouseResource(url=f"duckdb:///{path}")
-
-
 def materialization(node: dict) -> Output:
     return Output(None, output_name=node["alias"], metadata={"unique_id": node["unique_id"]})
 
 
-def test_counts_are_attached_to_the_materializations_in_order(scratch_warehouse):
+class Message:
+    """A dagster-dbt message: a count line (a dict) or a node result that dagster-dbt
+    translates to ``event``."""
+
+    def __init__(self, event: object) -> None:
+        line = isinstance(event, dict)
+        self.raw_event = event if line else {"info": {"name": "NodeFinished"}, "data": {}}
+        self.result = None if line else event
+
+    def to_default_asset_events(self, **_) -> list:
+        return [] if self.result is None else [self.result]
+
+
+message = Message
+
+
+def translated(message: Message) -> list:
+    return message.to_default_asset_events()
+
+
+def test_counts_are_attached_to_the_materializations_as_they_come():
     manifest = {"nodes": {n["unique_id"]: n for n in (TABLE, DAILY, VIEW)}}
     observation = AssetObservation(asset_key="x")
-    events = [materialization(VIEW), materialization(DAILY), observation, materialization(TABLE)]
-    out = list(with_row_counts(events, manifest, scratch_warehouse, THREE_DAYS, LOG))
-    assert [e.output_name if isinstance(e, Output) else e for e in out] == [
+    daily = {
+        "unique_id": DAILY["unique_id"],
+        "row_count": 3,
+        "window": ["2018-09-01", "2018-09-03"],
+    }
+    table = {"unique_id": TABLE["unique_id"], "row_count": 7, "window": None}
+    messages = [
+        message(materialization(VIEW)),
+        message(count_line(daily)),
+        message(materialization(DAILY)),
+        message(observation),
+        message(count_line(table)),
+        message(materialization(TABLE)),
+    ]
+    seen = []
+
+    def consumed():  # what dbt has reported by the time each event is yielded
+        for m in messages:
+            seen.append(m)
+            yield m
+
+    out = []
+    for event in counted_events(consumed(), translated, RowCounts(manifest, THREE_DAYS, LOG)):
+        out.append((event, len(seen)))
+    assert [e.output_name if isinstance(e, Output) else e for e, _ in out] == [
         "stg_things",
         "fct_events",
         observation,
         "dim_things",
     ]
-    # The view is not counted (nor queried: the scratch warehouse has no staging schema).
-    assert out[0].metadata == events[0].metadata
-    # 2018-08-31..2018-09-04 in the table, 2018-09-01..2018-09-03 in the window.
-    assert out[1].metadata[ROWS_IN_WINDOW].value == 3 and ROW_COUNT not in out[1].metadata
-    assert out[3].metadata[ROW_COUNT].value == 7
+    # Each event leaves as soon as dbt reported it, not when dbt ends.
+    assert [reported for _, reported in out] == [1, 3, 4, 6]
+    # The view is not counted.
+    assert out[0][0].metadata == messages[0].result.metadata
+    assert out[1][0].metadata[ROWS_IN_WINDOW].value == 3 and ROW_COUNT not in out[1][0].metadata
+    assert out[1][0].metadata[PARTITION_WINDOW].value == "2018-09-01...2018-09-03"
+    assert out[3][0].metadata[ROW_COUNT].value == 7
 
 
-def test_a_failed_count_keeps_the_events_without_counts(scratch_warehouse, caplog):
+def test_a_count_not_logged_for_the_steps_window_keeps_the_event_without_counts(caplog):
     missing = {**TABLE, "unique_id": "model.p.gone", "alias": "gone"}
-    manifest = {"nodes": {n["unique_id"]: n for n in (TABLE, missing)}}
-    events = [materialization(TABLE), materialization(missing)]
+    manifest = {"nodes": {n["unique_id"]: n for n in (TABLE, DAILY, missing)}}
+    # The daily fact counted whole, while the step's window is three days: not its count.
+    whole = {"unique_id": DAILY["unique_id"], "row_count": 5, "window": None}
+    events = [materialization(TABLE), materialization(missing), materialization(DAILY)]
+    messages = [message(count_line(whole)), *map(message, events)]
     with caplog.at_level(logging.WARNING):
-        out = list(with_row_counts(events, manifest, scratch_warehouse, None, LOG))
+        out = list(counted_events(messages, translated, RowCounts(manifest, THREE_DAYS, LOG)))
     assert [e.metadata for e in out] == [e.metadata for e in events]
-    assert "not recorded" in caplog.text
+    assert "model.p.dim_things, model.p.fct_events, model.p.gone not recorded" in caplog.text
 
 
-def test_run_dbt_yields_what_dbt_produced_then_raises_its_error(scratch_warehouse):
+def test_run_dbt_yields_what_dbt_produced_then_raises_its_error():
+    manifest = {"nodes": {TABLE["unique_id"]: TABLE}}
+
     class FailingBuild:
-        def stream(self):
-            yield materialization(TABLE)
+        dagster_dbt_translator = None
+        target_path = Path("target")
+
+        def stream_raw_events(self):
+            yield message(
+                count_line({"unique_id": TABLE["unique_id"], "row_count": 7, "window": None})
+            )
+            yield message(materialization(TABLE))
             raise RuntimeError("dbt build failed")
 
     context = SimpleNamespace(log=LOG)
-    manifest = {"nodes": {TABLE["unique_id"]: TABLE}}
     produced = []
     with pytest.raises(RuntimeError, match="dbt build failed"):
-        produced.extend(run_dbt(context, FailingBuild(), manifest, scratch_warehouse))
+        produced.extend(run_dbt(context, FailingBuild(), manifest))
     assert len(produced) == 1 and produced[0].metadata[ROW_COUNT].value == 7
 
 

@@ -17,9 +17,8 @@ What a dbt step pays before dbt works, and what this resource leaves out of dags
   beside it (``data-platform-dbt`` execs it), so its version is read from the package.
 - A dbt adapter built in the Dagster process for each invocation (``_initialize_dbt_core_adapter``,
   0.3-1.6 s), which dagster-dbt uses only for ``fetch_row_counts()`` and
-  ``fetch_column_metadata()``: the platform uses neither (row counts are counted after dbt
-  exits, :mod:`data_platform.transformation.row_counts`; column schemas come from the
-  contracts).
+  ``fetch_column_metadata()``: the platform uses neither (dbt logs the row counts itself,
+  :mod:`data_platform.transformation.row_counts`; column schemas come from the contracts).
 - dbt's parse. Each state folder keeps its dbt artifacts in ``<home>/dbt/target`` (not in the
   project folder, where every invocation's folder piled up): dagster-dbt copies
   ``partial_parse.msgpack`` from there into each invocation's folder, and

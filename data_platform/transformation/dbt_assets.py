@@ -37,8 +37,9 @@ once, in the unpartitioned step, for the nodes of both, and the daily step repor
 
 Every step records each contracted model's columns and types (``dagster/column_schema``, as
 its enforced contract declares them) on its materialization, for the schema-change checks of
-the marts (:mod:`data_platform.quality.schema_checks`), and each table's row count, counted
-after dbt has exited (:mod:`data_platform.transformation.row_counts`).
+the marts (:mod:`data_platform.quality.schema_checks`), and each table's row count, which
+dbt logs as it builds the table (:mod:`data_platform.transformation.row_counts`): each
+materialization and its checks reach Dagster while dbt goes on with the next nodes.
 
 In the UI, an asset's description is its dbt documentation (the model's YAML
 ``description``), and its code reference opens the model's ``.sql`` file.
@@ -104,7 +105,12 @@ from data_platform.transformation.combined_build import (
     node_name,
     take,
 )
-from data_platform.transformation.row_counts import PartitionWindow, with_row_counts
+from data_platform.transformation.row_counts import (
+    PartitionWindow,
+    RowCounts,
+    counted_events,
+    logged_count,
+)
 
 # Folder under models/ -> Dagster asset group. The operations models (platform health, dbt
 # tag ``operations``) join the group of the operations assets they read.
@@ -367,24 +373,20 @@ def run_dbt(
     context: AssetExecutionContext,
     invocation: DbtCliInvocation,
     manifest: Mapping[str, Any],
-    warehouse: WarehouseResource,
     window: PartitionWindow | None = None,
 ) -> Iterator[Any]:
-    """The events of a dbt invocation, yielded once dbt has exited, with column schemas
-    (:func:`with_column_schemas`) and row counts (``row_counts.with_row_counts``; counted
-    within ``window`` for the daily facts).
+    """The events of a dbt invocation as dbt reports its nodes, with column schemas
+    (:func:`with_column_schemas`) and the row counts dbt logged (``row_counts``; within
+    ``window`` for the daily facts). If dbt fails, what it produced (the models it built,
+    the tests it ran) has been yielded when its error is raised."""
 
-    The events are held until dbt exits because DuckDB lets one process open the file: the
-    counts are read then, in one query. If dbt fails, what it produced (the models it built,
-    the tests it ran) is still yielded, counted, before its error is raised again.
-    """
-    events: list[Any] = []
-    try:
-        events.extend(with_column_schemas(invocation.stream(), manifest))
-    except Exception:  # dbt's failure (DagsterDbtCliRuntimeError), raised after its events
-        yield from with_row_counts(events, manifest, warehouse, window, context.log)
-        raise
-    yield from with_row_counts(events, manifest, warehouse, window, context.log)
+    def translate(message: DbtCliEventMessage) -> Iterator[Any]:
+        return step_events(
+            message, context, manifest, invocation.dagster_dbt_translator, invocation.target_path
+        )
+
+    counts = RowCounts(manifest, window, context.log)
+    yield from counted_events(invocation.stream_raw_events(), translate, counts)
 
 
 def build_selected(
@@ -403,7 +405,7 @@ def build_selected(
     warehouse.store_pseudonym_pads(*pseudonyms.pads())
     invocation = dbt.cli(args, env=env, context=context)
     try:
-        yield from run_dbt(context, invocation, manifest, warehouse)
+        yield from run_dbt(context, invocation, manifest)
     finally:
         dbt.finish_invocation(invocation)
 
@@ -441,7 +443,6 @@ def build_with_daily(
     context: AssetExecutionContext,
     dbt: WarehouseDbtCliResource,
     config: DbtBuildConfig,
-    warehouse: WarehouseResource,
     manifest: Mapping[str, Any],
     translator: DagsterDbtTranslator,
     daily: AssetsDefinition,
@@ -472,9 +473,19 @@ def build_with_daily(
         raise_on_error=False,
     )
     theirs = set(daily.keys) | set(daily.check_keys)
-    own, own_failed, handed = [], False, []
+    counts = RowCounts(manifest, None, context.log)
+    own_failed, handed = False, []
     try:
         for event in invocation.stream_raw_events():
+            count = logged_count(event.raw_event)
+            if count is not None:
+                # The daily facts' counts go with their events to the daily step.
+                key = translator.get_asset_spec(manifest, count.unique_id, dbt_project).key
+                if key in theirs:
+                    handed.append(event)
+                else:
+                    counts.take(event.raw_event)
+                continue
             keys = event_keys(event, manifest, translator, dbt_project)
             if not keys:
                 continue
@@ -482,9 +493,11 @@ def build_with_daily(
                 handed.append(event)
                 continue
             own_failed = own_failed or failed(event)
-            own.extend(step_events(event, context, manifest, translator, invocation.target_path))
+            for own in step_events(event, context, manifest, translator, invocation.target_path):
+                yield counts.attach(own)
     finally:
         dbt.finish_invocation(invocation)
+        counts.report()
     error = invocation.get_error()
     # dbt's error is this step's when one of its nodes failed or no node did (dbt itself).
     ours = error is not None and (own_failed or not any(failed(e) for e in handed))
@@ -498,7 +511,6 @@ def build_with_daily(
     elif not ours:
         share = DailyShare(dict(env), handed, invocation.target_path, error)
         hand_over(context.run.run_id, share)
-    yield from with_row_counts(own, manifest, warehouse, None, context.log)
     if ours:
         raise error
 
@@ -508,18 +520,17 @@ def report_daily_share(
     share: DailyShare,
     manifest: Mapping[str, Any],
     translator: DagsterDbtTranslator,
-    warehouse: WarehouseResource,
     window: PartitionWindow,
 ) -> Iterator[Any]:
     """The daily step's events from the nodes the unpartitioned step's invocation built for
-    it (:func:`build_with_daily`), with their row counts in ``window``; raises dbt's error
-    after them when one of the daily nodes failed."""
-    events = [
-        event
-        for message in share.events
-        for event in step_events(message, context, manifest, translator, share.target_path)
-    ]
-    yield from with_row_counts(events, manifest, warehouse, window, context.log)
+    it (:func:`build_with_daily`), with the row counts dbt logged in ``window``; raises dbt's
+    error after them when one of the daily nodes failed."""
+
+    def translate(message: DbtCliEventMessage) -> Iterator[Any]:
+        return step_events(message, context, manifest, translator, share.target_path)
+
+    counts = RowCounts(manifest, window, context.log)
+    yield from counted_events(share.events, translate, counts)
     if share.error is not None:
         raise share.error
 
@@ -569,9 +580,7 @@ def build_dbt_assets(partitions_def: PartitionsDefinition):
             daily.check_keys,
         ):
             warehouse.store_pseudonym_pads(*pseudonyms.pads())
-            yield from build_with_daily(
-                context, dbt, config, warehouse, manifest, translator, daily, env
-            )
+            yield from build_with_daily(context, dbt, config, manifest, translator, daily, env)
             return
         yield from build_selected(context, dbt, config, warehouse, manifest, pseudonyms, env)
 
@@ -597,7 +606,7 @@ def build_dbt_assets(partitions_def: PartitionsDefinition):
         window = PartitionWindow.from_dbt_vars(dbt_vars)
         share = take(context.run.run_id)
         if share is not None and dict(share.env) == env and not context.is_subset:
-            yield from report_daily_share(context, share, manifest, translator, warehouse, window)
+            yield from report_daily_share(context, share, manifest, translator, window)
             return
         if share is not None:  # built for another window or selection: build this one
             context.log.warning(
@@ -607,7 +616,7 @@ def build_dbt_assets(partitions_def: PartitionsDefinition):
         invocation = dbt.cli(build_args(config), env=env, context=context)
         warehouse.store_pseudonym_pads(*pseudonyms.pads())
         try:
-            yield from run_dbt(context, invocation, manifest, warehouse, window)
+            yield from run_dbt(context, invocation, manifest, window)
         finally:
             dbt.finish_invocation(invocation)
 

@@ -1,6 +1,7 @@
 """The code location loads and holds the whole lineage graph the platform promises."""
 
 import json
+import subprocess
 from pathlib import Path
 
 from dagster import AssetKey, BackfillPolicy
@@ -8,7 +9,7 @@ from dagster import AssetKey, BackfillPolicy
 from data_platform.quality import freshness
 from data_platform.sources import DATASETS
 from data_platform.transformation.dbt_assets import dbt_project
-from tests.conftest import code_location
+from tests.conftest import BIN, code_location
 
 defs = code_location()
 
@@ -172,3 +173,25 @@ def test_the_last_asset_step_of_a_full_run_is_unpartitioned():
     }
     last = max(steps)
     assert steps[last] is None, (last, sorted(steps))
+
+
+def test_prepare_replaces_the_manifest_whole_while_the_code_location_reads_it():
+    """``data-platform prepare`` (run by make dev, the tests and a production deploy) while
+    processes load the code location: every read of the manifest is a whole one (dbt writes
+    its artifacts in place; a run once failed on a half-written manifest), and prepare
+    leaves no folder of its own behind."""
+    manifest = dbt_project.manifest_path
+    target = manifest.parent
+    preparing = subprocess.Popen(
+        [str(BIN / "data-platform"), "prepare"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    reads, before = 0, manifest.stat().st_mtime_ns
+    while preparing.poll() is None:
+        nodes = json.loads(manifest.read_bytes())["nodes"]
+        assert any(name.startswith("model.") for name in nodes)
+        reads += 1
+    output = preparing.stdout.read().decode()
+    assert preparing.returncode == 0, output[-2000:]
+    assert reads > 10, reads
+    assert manifest.stat().st_mtime_ns > before  # prepare did write a manifest
+    assert not [p.name for p in target.iterdir() if p.name.startswith(".prepare-")]

@@ -217,9 +217,25 @@ def _seed_partial_parse(target: Path) -> None:
 
 def prepare_manifest(settings: Settings) -> bool:
     """``dbt parse`` into ``dbt_project/target/manifest.json`` (what ``@dbt_assets`` reads when
-    the code location loads), for the settings' warehouse; True on success."""
-    invocation = dbt_cli(settings).cli(["parse"], target_path=Path("target"), raise_on_error=False)
-    return invocation.wait().is_successful()
+    the code location loads), for the settings' warehouse; True on success.
+
+    dbt writes its artifacts in place, and any process may load the code location meanwhile
+    (a run, a test, a code server): one read a manifest half written ("Expecting property
+    name enclosed in double quotes") while another prepared. So dbt parses into a folder of
+    its own under ``target/``, from the current partial parse, and each artifact then replaces
+    the old one whole (``os.replace``); a failed parse leaves the old ones."""
+    target = dbt_project.project_dir / "target"
+    staging = target / f".prepare-{os.getpid()}-{uuid.uuid4().hex[:7]}"
+    try:
+        invocation = dbt_cli(settings).cli(["parse"], target_path=staging, raise_on_error=False)
+        if not invocation.wait().is_successful():
+            return False
+        for artifact in sorted(staging.iterdir(), key=lambda p: p.name == "manifest.json"):
+            if artifact.is_file():  # the manifest last: what a reader finds is complete
+                os.replace(artifact, target / artifact.name)
+        return True
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def prepare_manifest_if_stale(settings: Settings) -> bool:

@@ -13,15 +13,20 @@ import hashlib
 import re
 import unicodedata
 from functools import cache
+from typing import TYPE_CHECKING
 
-from faker import Faker
+if TYPE_CHECKING:
+    from faker import Faker
 
 CONTACT_COLUMNS = ("email", "phone", "street", "city", "postcode")
 
 
 @cache
 def _faker() -> Faker:
-    # Building a Faker loads its locale's providers (tens of ms): once per process.
+    # Building a Faker loads its locale's providers (tens of ms): once per process, and only
+    # in one that seeds or simulates (importing faker alone costs every process 35 ms).
+    from faker import Faker
+
     return Faker("en_US")
 
 

@@ -24,6 +24,7 @@ from data_platform.core.lake_layout import consumer_state_path, landing_events_p
 from data_platform.core.settings import SettingsError
 from data_platform.resources import EventBrokerResource, LakeResource, platform_resources
 from data_platform.resources import events as events_module
+from data_platform.resources import nats_broker as nats_module
 from data_platform.resources.faults import TransientFault
 from tests.conftest import SETTINGS
 from tests.servers import create_bucket, free_port, unavailable
@@ -366,7 +367,7 @@ def test_nats_server_restarted_mid_stream_loses_nothing(tmp_path):
 
 
 def test_nats_refused_names_the_url(tmp_path, monkeypatch):
-    monkeypatch.setattr(events_module, "CONNECT_ATTEMPTS", 1)
+    monkeypatch.setattr(nats_module, "CONNECT_ATTEMPTS", 1)
     url = f"nats://127.0.0.1:{free_port()}"
     broker = EventBrokerResource(url=url, lake=LakeResource(url=str(tmp_path / "lake")))
     for call in (lambda: broker.publish([b"x"]), lambda: broker.fetch(1), broker.lag):

@@ -31,6 +31,8 @@ LAZY_IMPORTS = {
     # Made-up contact details are needed only where the shop is seeded or simulated; every
     # other process (runs, code servers) would pay faker's 35 ms import for nothing.
     ("sources/shop_db/people.py", "faker"),
+    # nats-py and aiohttp (about 0.1 s, an SSL context among them) where the broker is NATS.
+    ("resources/events.py", "data_platform.resources.nats_broker"),
 }
 
 

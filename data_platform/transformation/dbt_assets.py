@@ -484,7 +484,7 @@ def build_with_daily(
                 if key in theirs:
                     handed.append(event)
                 else:
-                    counts.take(event.raw_event)
+                    counts.keep(count)
                 continue
             keys = event_keys(event, manifest, translator, dbt_project)
             if not keys:

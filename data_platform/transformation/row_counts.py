@@ -144,12 +144,9 @@ class RowCounts:
         self._counts: dict[str, LoggedCount] = {}
         self._missing: list[str] = []
 
-    def take(self, raw_event: Mapping[str, Any]) -> bool:
-        """Keep the count ``raw_event`` carries; whether it carried one."""
-        count = logged_count(raw_event)
-        if count is not None:
-            self._counts[count.unique_id] = count
-        return count is not None
+    def keep(self, count: LoggedCount) -> None:
+        """Keep ``count`` (:func:`logged_count`) for its model's materialization."""
+        self._counts[count.unique_id] = count
 
     def attach(self, event: Any) -> Any:
         """``event`` with its model's row count (:func:`row_count_metadata`) when it is the
@@ -189,7 +186,8 @@ def counted_events(
     (dbt failed), what came before it has been yielded, and the missing counts reported."""
     try:
         for message in messages:
-            if counts.take(message.raw_event):
+            if (count := logged_count(message.raw_event)) is not None:
+                counts.keep(count)
                 continue
             for event in translate(message):
                 yield counts.attach(event)

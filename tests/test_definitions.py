@@ -182,6 +182,10 @@ def test_prepare_replaces_the_manifest_whole_while_the_code_location_reads_it():
     leaves no folder of its own behind."""
     manifest = dbt_project.manifest_path
     target = manifest.parent
+    # What a prepare killed mid-parse leaves (its process gone): removed by the next one.
+    abandoned = target / f".prepare-{_dead_pid()}-0000000"
+    (abandoned / "manifest.json").parent.mkdir(parents=True)
+    (abandoned / "manifest.json").write_text("{")
     preparing = subprocess.Popen(
         [str(BIN / "data-platform"), "prepare"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
@@ -194,4 +198,14 @@ def test_prepare_replaces_the_manifest_whole_while_the_code_location_reads_it():
     assert preparing.returncode == 0, output[-2000:]
     assert reads > 10, reads
     assert manifest.stat().st_mtime_ns > before  # prepare did write a manifest
-    assert not [p.name for p in target.iterdir() if p.name.startswith(".prepare-")]
+    # Neither the abandoned folder nor this prepare's own is left (another worker's prepare
+    # may be running meanwhile: its folder is its own).
+    assert not abandoned.exists()
+    assert not list(target.glob(f".prepare-{preparing.pid}-*"))
+
+
+def _dead_pid() -> int:
+    """The id of a process that has ended (and was reaped)."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid

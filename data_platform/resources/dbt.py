@@ -68,6 +68,8 @@ _ENVIRONMENT = threading.Lock()
 
 
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+# The folder under dbt_project/target a prepare parses into: <prefix><pid>-<random>.
+STAGING_PREFIX = ".prepare-"
 # Artifacts folders kept per dbt step under target_dir (the module's docstring).
 INVOCATIONS_KEPT = 20
 # An invocation's folder as dagster-dbt names it: <step>-<run id's first 7>-<7 random hex>.
@@ -225,7 +227,8 @@ def prepare_manifest(settings: Settings) -> bool:
     its own under ``target/``, from the current partial parse, and each artifact then replaces
     the old one whole (``os.replace``); a failed parse leaves the old ones."""
     target = dbt_project.project_dir / "target"
-    staging = target / f".prepare-{os.getpid()}-{uuid.uuid4().hex[:7]}"
+    _remove_abandoned_staging(target)
+    staging = target / f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:7]}"
     try:
         invocation = dbt_cli(settings).cli(["parse"], target_path=staging, raise_on_error=False)
         if not invocation.wait().is_successful():
@@ -236,6 +239,25 @@ def prepare_manifest(settings: Settings) -> bool:
         return True
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remove_abandoned_staging(target: Path) -> None:
+    # A prepare killed mid-parse (SIGKILL skips its clean-up) leaves its folder; the process
+    # named in it is gone.
+    for folder in target.glob(f"{STAGING_PREFIX}*"):
+        pid = folder.name[len(STAGING_PREFIX) :].split("-")[0]
+        if pid.isdigit() and not _process_exists(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def prepare_manifest_if_stale(settings: Settings) -> bool:
